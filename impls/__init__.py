@@ -1,0 +1,18 @@
+"""Implementations of transposed convolution: the specification, the registry and the built-ins.
+
+Plugin authors write::
+
+    from impls import register
+
+    @register("my-kernel", dims=(1, 2, 3), devices=("cpu",), dtypes=("float32", "float64"))
+    def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1):
+        ...
+"""
+
+from . import im2col, naive, torch_backends, zero_insertion  # noqa: F401  (registers the built-ins)
+from .registry import (Implementation, PluginError, RegistryError, all_implementations, available, get,
+                       load_plugin, register, select)
+
+__all__ = ["Implementation", "PluginError", "RegistryError", "all_implementations", "available", "get",
+           "load_plugin", "register", "select"]

@@ -1,0 +1,33 @@
+"""``python -m impls``: list every registered implementation and whether it is usable here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import PluginError, RegistryError, all_implementations, load_plugin
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m impls", description=__doc__)
+    parser.add_argument("--impl-module", action="append", default=[],
+                        help="plugin file or dotted module to import first (repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        for module in args.impl_module:
+            load_plugin(module)
+    except (PluginError, RegistryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for impl in all_implementations():
+        status = "available" if impl.available else f"unavailable: {impl.unavailable_reason}"
+        print(f"{impl.name:26} {status}")
+        print(f"{'':26} dims={impl.dims} devices={impl.devices} deterministic on={impl.deterministic or 'none'} "
+              f"tf32={impl.tf32}")
+        print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
+        print(f"{'':26} {impl.description}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

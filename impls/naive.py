@@ -1,0 +1,119 @@
+"""The direct definition (scatter view), and ``explain``: which products sum into an output element.
+
+For every kernel tap, ``input x tap`` (a channel contraction per group) is added into a strided slice
+of an uncropped buffer; the buffer is then cropped by ``padding``. In float64 this is the project's
+reference oracle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from . import spec
+from .registry import register
+
+
+def scatter_sum(x: torch.Tensor, w: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
+    """Sum ``x * w`` by the definition. ``x`` is batched ``(N, Cin, *L)``; the result is
+    ``(N, Cout, *out)`` in ``x``'s dtype, without bias."""
+    g, dims = geometry.groups, geometry.dims
+    n = x.shape[0]
+    cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
+    x_groups = x.reshape(n, g, cin_g, math.prod(geometry.input_size))  # (N, g, Cin/g, P)
+    w_groups = w.reshape(g, cin_g, cout_g, *geometry.kernel_size)
+    full = torch.zeros((n, g, cout_g) + geometry.full_size(), dtype=x.dtype, device=x.device)
+    for tap in itertools.product(*(range(k) for k in geometry.kernel_size)):
+        w_tap = w_groups[(slice(None), slice(None), slice(None)) + tap]  # (g, Cin/g, Cout/g)
+        products = (w_tap.transpose(1, 2) @ x_groups).reshape((n, g, cout_g) + geometry.input_size)
+        landing = tuple(slice(t * d, t * d + (L - 1) * s + 1, s) for t, d, L, s in zip(
+            tap, geometry.dilation, geometry.input_size, geometry.stride))
+        full[(slice(None),) * 3 + landing] += products
+    window = tuple(slice(p, p + o) for p, o in zip(geometry.padding, geometry.output_size))
+    return full[(slice(None),) * 3 + window].reshape((n, geometry.out_channels) + geometry.output_size)
+
+
+def finish(result: torch.Tensor, bias: torch.Tensor | None, geometry: spec.Geometry,
+           dtype: torch.dtype) -> torch.Tensor:
+    """Add the bias in the accumulation type, round once to ``dtype``, drop the batch if unbatched."""
+    if bias is not None:
+        result = result + bias.to(result.dtype).reshape((1, -1) + (1,) * geometry.dims)
+    result = result.to(dtype).contiguous()
+    return result if geometry.batched else result[0]
+
+
+def batched(input: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
+    return input if geometry.batched else input.unsqueeze(0)
+
+
+@register("naive", dims=(1, 2, 3), devices=("cpu", "cuda"), dtypes=spec.ALL_DTYPES,
+          description="direct definition: per kernel tap, scatter input x tap into strided output slices")
+def conv_transpose(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                   stride: spec.IntOrTuple = 1, padding: spec.IntOrTuple = 0,
+                   output_padding: spec.IntOrTuple = 0, groups: int = 1,
+                   dilation: spec.IntOrTuple = 1) -> torch.Tensor:
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    acc = spec.accumulation_dtype(input.dtype)
+    summed = scatter_sum(batched(input, geometry).to(acc), weight.to(acc), geometry)
+    return finish(summed, bias, geometry, input.dtype)
+
+
+def reference(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+              stride: spec.IntOrTuple = 1, padding: spec.IntOrTuple = 0,
+              output_padding: spec.IntOrTuple = 0, groups: int = 1,
+              dilation: spec.IntOrTuple = 1) -> torch.Tensor:
+    """The definition evaluated in float64 (complex128 for complex inputs): the reference oracle."""
+    wide = torch.complex128 if input.is_complex() else torch.float64
+    widen = (lambda t: None if t is None else t.to(wide))
+    return conv_transpose(widen(input), widen(weight), widen(bias), stride, padding,
+                          output_padding, groups, dilation)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why an output element has its value: the products (and bias) that sum into it."""
+
+    output_index: tuple[int, ...]
+    terms: list[tuple[tuple[int, ...], tuple[int, ...], complex | float]]  # (input idx, weight idx, product)
+    bias: complex | float | None
+    value: complex | float
+
+    def table(self) -> str:
+        """The explanation as plain text, one product a line."""
+        lines = [f"output{list(self.output_index)} = {_fmt(self.value)} is the sum of "
+                 f"{len(self.terms)} product(s){' plus bias' if self.bias is not None else ''}:"]
+        lines += [f"  input{list(i)} x weight{list(w)} = {_fmt(p)}" for i, w, p in self.terms]
+        if self.bias is not None:
+            lines.append(f"  bias = {_fmt(self.bias)}")
+        return "\n".join(lines)
+
+
+def _fmt(value: complex | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def explain(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+            output_index: Sequence[int], stride: spec.IntOrTuple = 1, padding: spec.IntOrTuple = 0,
+            output_padding: spec.IntOrTuple = 0, groups: int = 1,
+            dilation: spec.IntOrTuple = 1) -> Explanation:
+    """The (input index, kernel index, product) terms that the definition sums into
+    ``output[output_index]``, computed in float64 from the index map of :mod:`impls.spec`."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    index = tuple(int(i) for i in output_index)
+    if len(index) != len(geometry.output_shape) or not all(
+            0 <= i < n for i, n in zip(index, geometry.output_shape)):
+        raise IndexError(f"output index {index} is outside the output shape {geometry.output_shape}")
+    wide = torch.complex128 if input.is_complex() else torch.float64
+    x, w = input.detach().to("cpu", wide), weight.detach().to("cpu", wide)
+    terms = []
+    for term in spec.terms_of(geometry, index):
+        product = (x[term.input_index] * w[term.weight_index]).item()
+        terms.append((term.input_index, term.weight_index, product))
+    channel = index[1] if geometry.batched else index[0]
+    bias_value = None if bias is None else bias.detach().to("cpu", wide)[channel].item()
+    value = sum((p for _, _, p in terms), 0.0) + (bias_value or 0.0)
+    return Explanation(index, terms, bias_value, value)

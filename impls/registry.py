@@ -1,0 +1,186 @@
+"""Registering implementations, listing the usable ones, and loading plugin modules."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from .spec import DTYPES
+
+KNOWN_DEVICES = ("cpu", "cuda")
+ConvTransposeFn = Callable[..., torch.Tensor]
+
+
+class RegistryError(ValueError):
+    """A registration or selection that cannot be honoured; the message is one line."""
+
+
+def device_unavailable_reason(device: str) -> str | None:
+    """Why ``device`` cannot be used on this machine, or None when it can."""
+    if device == "cuda" and not torch.cuda.is_available():
+        return "CUDA is not available (no GPU or a CPU build of torch)"
+    return None
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A registered transposed convolution and what it declares about itself."""
+
+    name: str
+    fn: ConvTransposeFn
+    dims: tuple[int, ...]
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    deterministic: tuple[str, ...] = ()  # devices on which two identical calls give identical bits
+    tf32: bool = False  # float32 inputs may be rounded to TF32 inside the kernel
+    description: str = ""
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def is_deterministic(self, device: str) -> bool:
+        return device in self.deterministic
+
+    @property
+    def usable_devices(self) -> tuple[str, ...]:
+        return tuple(d for d in self.devices if device_unavailable_reason(d) is None)
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        if self.usable_devices:
+            return None
+        return "; ".join(f"{d}: {device_unavailable_reason(d)}" for d in self.devices)
+
+    @property
+    def available(self) -> bool:
+        return bool(self.usable_devices)
+
+
+_REGISTRY: dict[str, Implementation] = {}
+
+
+def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[str] = ("cpu",),
+             dtypes: Sequence[str] = ("float32", "float64"),
+             deterministic: bool | Sequence[str] = True,
+             tf32: bool = False, description: str = "",
+             **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
+    """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
+    output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
+
+    ``deterministic`` is True (on every declared device), False, or the devices on which it holds.
+    """
+    dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
+    if isinstance(deterministic, bool):
+        deterministic_t = devices_t if deterministic else ()
+    else:
+        deterministic_t = tuple(deterministic)
+    _check_declaration(name, dims_t, devices_t, dtypes_t)
+
+    def decorator(fn: ConvTransposeFn) -> ConvTransposeFn:
+        source = _source_of(fn)
+        if name in _REGISTRY and _REGISTRY[name].source != source:
+            raise RegistryError(f"implementation {name!r} from {source} is already registered "
+                                f"by {_REGISTRY[name].source}")
+        _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t,
+                                         tf32, description, source, dict(extra))
+        return fn
+
+    return decorator
+
+
+def _check_declaration(name: str, dims: tuple, devices: tuple, dtypes: tuple) -> None:
+    if not name or not isinstance(name, str):
+        raise RegistryError(f"implementation name must be a non-empty string, got {name!r}")
+    if not dims or not set(dims) <= {1, 2, 3}:
+        raise RegistryError(f"implementation {name!r}: dims must be a non-empty subset of (1, 2, 3), got {dims}")
+    if not devices or not set(devices) <= set(KNOWN_DEVICES):
+        raise RegistryError(f"implementation {name!r}: devices must be a non-empty subset of "
+                            f"{KNOWN_DEVICES}, got {devices}")
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if not dtypes or unknown:
+        raise RegistryError(f"implementation {name!r}: unknown dtypes {unknown or dtypes}; "
+                            f"known: {', '.join(DTYPES)}")
+
+
+def _source_of(fn: Callable) -> str:
+    try:
+        return f"{inspect.getsourcefile(fn)}:{fn.__code__.co_firstlineno}"
+    except (TypeError, AttributeError):
+        return getattr(fn, "__module__", "?")
+
+
+def all_implementations() -> list[Implementation]:
+    """Every registered implementation, usable here or not, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def available() -> list[Implementation]:
+    """The registered implementations usable on this machine."""
+    return [impl for impl in _REGISTRY.values() if impl.available]
+
+
+def get(name: str) -> Implementation:
+    """The implementation called ``name``, or a one-line error that lists the registered ones."""
+    if name not in _REGISTRY:
+        raise RegistryError(f"unknown implementation {name!r}; available: "
+                            f"{', '.join(i.name for i in available()) or 'none'}")
+    return _REGISTRY[name]
+
+
+def select(names: Sequence[str]) -> list[Implementation]:
+    """The usable implementations named (all usable ones when ``names`` is empty)."""
+    if not names:
+        return available()
+    chosen = []
+    for name in dict.fromkeys(names):
+        impl = get(name)
+        if not impl.available:
+            raise RegistryError(f"implementation {name!r} is not usable here ({impl.unavailable_reason}); "
+                                f"available: {', '.join(i.name for i in available())}")
+        chosen.append(impl)
+    return chosen
+
+
+class PluginError(RuntimeError):
+    """A plugin module that could not be imported; the message is one line naming it."""
+
+
+def load_plugin(spec: str) -> None:
+    """Import a plugin module given as a file path (``my_kernels.py``) or a dotted module name;
+    its ``@register`` decorators add its implementations."""
+    path = Path(spec)
+    try:
+        if spec.endswith(".py") or path.exists():
+            _import_file(path)
+        else:
+            importlib.import_module(spec)
+    except PluginError:
+        raise
+    except BaseException as exc:  # a plugin may raise anything, SystemExit included
+        detail = str(exc).strip().splitlines()
+        raise PluginError(f"plugin {spec!r} failed to import: {type(exc).__name__}"
+                          f"{': ' + detail[0] if detail else ''}") from exc
+
+
+def _import_file(path: Path) -> None:
+    if not path.is_file():
+        raise PluginError(f"plugin {str(path)!r} failed to import: no such file")
+    module_name = f"convt_plugin_{abs(hash(str(path.resolve())))}"
+    if module_name in sys.modules:
+        return
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise PluginError(f"plugin {str(path)!r} failed to import: not a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
