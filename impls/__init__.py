@@ -11,8 +11,17 @@ Plugin authors write::
 """
 
 from . import im2col, naive, torch_backends, zero_insertion  # noqa: F401  (registers the built-ins)
-from .registry import (Implementation, PluginError, RegistryError, all_implementations, available, get,
-                       load_plugin, register, select)
+from .registry import (
+                       Implementation,
+                       PluginError,
+                       RegistryError,
+                       all_implementations,
+                       available,
+                       get,
+                       load_plugin,
+                       register,
+                       select,
+)
 
 __all__ = ["Implementation", "PluginError", "RegistryError", "all_implementations", "available", "get",
            "load_plugin", "register", "select"]

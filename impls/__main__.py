@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{impl.name:26} {status}")
         print(f"{'':26} dims={impl.dims} devices={impl.devices} deterministic on={impl.deterministic or 'none'} "
               f"tf32={impl.tf32}")
+        if impl.accumulation:
+            print(f"{'':26} accumulates {', '.join(f'{k} in {v}' for k, v in impl.accumulation.items())}")
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
         print(f"{'':26} {impl.description}")
     return 0

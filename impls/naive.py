@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -21,7 +21,7 @@ from .registry import register
 def scatter_sum(x: torch.Tensor, w: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
     """Sum ``x * w`` by the definition. ``x`` is batched ``(N, Cin, *L)``; the result is
     ``(N, Cout, *out)`` in ``x``'s dtype, without bias."""
-    g, dims = geometry.groups, geometry.dims
+    g = geometry.groups
     n = x.shape[0]
     cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
     x_groups = x.reshape(n, g, cin_g, math.prod(geometry.input_size))  # (N, g, Cin/g, P)
@@ -68,8 +68,8 @@ def reference(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
               dilation: spec.IntOrTuple = 1) -> torch.Tensor:
     """The definition evaluated in float64 (complex128 for complex inputs): the reference oracle."""
     wide = torch.complex128 if input.is_complex() else torch.float64
-    widen = (lambda t: None if t is None else t.to(wide))
-    return conv_transpose(widen(input), widen(weight), widen(bias), stride, padding,
+    bias_wide = None if bias is None else bias.to(wide)
+    return conv_transpose(input.to(wide), weight.to(wide), bias_wide, stride, padding,
                           output_padding, groups, dilation)
 
 

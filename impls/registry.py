@@ -6,9 +6,9 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
@@ -40,6 +40,8 @@ class Implementation:
     dtypes: tuple[str, ...]
     deterministic: tuple[str, ...] = ()  # devices on which two identical calls give identical bits
     tf32: bool = False  # float32 inputs may be rounded to TF32 inside the kernel
+    # dtype name -> the dtype partial sums are kept in, where it differs from spec.accumulation_dtype
+    accumulation: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
     extra: dict = field(default_factory=dict)
@@ -68,12 +70,15 @@ _REGISTRY: dict[str, Implementation] = {}
 def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[str] = ("cpu",),
              dtypes: Sequence[str] = ("float32", "float64"),
              deterministic: bool | Sequence[str] = True,
-             tf32: bool = False, description: str = "",
+             tf32: bool = False, accumulation: dict[str, str] | None = None, description: str = "",
              **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
     output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
 
     ``deterministic`` is True (on every declared device), False, or the devices on which it holds.
+    ``tf32``: float32 inputs may be rounded to TF32 inside the kernel. ``accumulation`` maps a dtype
+    to the dtype its partial sums are kept in, where that is not the default (float32 for half types).
+    The error bounds the suite applies follow these declarations.
     """
     dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
     if isinstance(deterministic, bool):
@@ -81,6 +86,10 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     else:
         deterministic_t = tuple(deterministic)
     _check_declaration(name, dims_t, devices_t, dtypes_t)
+    accumulation = dict(accumulation or {})
+    unknown = [d for d in list(accumulation) + list(accumulation.values()) if d not in DTYPES]
+    if unknown:
+        raise RegistryError(f"implementation {name!r}: unknown dtypes {unknown} in accumulation")
 
     def decorator(fn: ConvTransposeFn) -> ConvTransposeFn:
         source = _source_of(fn)
@@ -88,7 +97,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
             raise RegistryError(f"implementation {name!r} from {source} is already registered "
                                 f"by {_REGISTRY[name].source}")
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t,
-                                         tf32, description, source, dict(extra))
+                                         tf32, accumulation, description, source, dict(extra))
         return fn
 
     return decorator

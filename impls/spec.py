@@ -16,8 +16,8 @@ validity and the index map from here.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 
@@ -118,12 +118,15 @@ def tap_lands_in_output(t: int, L: int, stride: int, padding: int, dilation: int
 
 
 def as_tuple(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
-    """Expand an int to ``dims`` copies, or check a per-axis sequence has ``dims`` ints."""
+    """Expand an int (or, as PyTorch does, a one-element sequence) to ``dims`` copies, or check a
+    per-axis sequence has ``dims`` ints."""
     if isinstance(value, bool):
         raise InvalidProblem(f"{name} must be an int or a tuple of {dims} ints, got {value!r}")
     if isinstance(value, int):
         return (value,) * dims
     values = tuple(value)
+    if len(values) == 1:
+        values = values * dims
     if len(values) != dims or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         raise InvalidProblem(f"{name} must be an int or a tuple of {dims} ints, got {value!r}")
     return values

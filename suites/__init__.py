@@ -1,0 +1,1 @@
+"""The conformance suites: Hypothesis properties over the whole parameter space."""

@@ -1,0 +1,229 @@
+"""A test problem: every parameter, the layout and the kind of values, rebuildable from its seed.
+
+A :class:`Problem` is plain data (it round-trips through JSON), so a failing one can be stored,
+replayed and reported. ``materialize`` turns it into tensors; values depend only on the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+from impls import spec
+from impls.naive import reference
+
+VALUE_KINDS = ("int", "real", "special")
+LAYOUTS = ("contiguous", "channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
+# Largest integer below which every integer is exact, per output dtype (2^(mantissa bits + 1)).
+EXACT_INTEGER_LIMIT = {"float64": 2.0**53, "float32": 2.0**24, "float16": 2.0**11, "bfloat16": 2.0**8,
+                       "complex128": 2.0**53, "complex64": 2.0**24}
+SMALL_INTEGER_RANGE = {"float16": 4, "bfloat16": 2}  # others draw integers in [-8, 8]
+
+
+class Tensors(NamedTuple):
+    input: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One call of ``conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+    dilation)``. Valid problems are built by the strategies; an invalid one names the rule it breaks."""
+
+    input_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]
+    bias: bool
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    dtype: str
+    values: str = "real"
+    layout: str = "contiguous"
+    seed: int = 0
+    # Only invalid problems use these: a mismatched dtype, a wrong bias shape, the rule broken.
+    weight_dtype: str | None = None
+    bias_dtype: str | None = None
+    bias_shape: tuple[int, ...] | None = None
+    broken_rule: str | None = None
+
+    @property
+    def dims(self) -> int:
+        return len(self.weight_shape) - 2
+
+    @property
+    def batched(self) -> bool:
+        return len(self.input_shape) == self.dims + 2
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight_shape[1] * self.groups
+
+    def geometry(self) -> spec.Geometry:
+        """The validated geometry (raises :class:`impls.spec.InvalidProblem` for invalid problems)."""
+        bias_shape = (self.bias_shape or (self.out_channels,)) if self.bias else None
+        return spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs())
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
+                "groups": self.groups, "dilation": self.dilation}
+
+    def replace(self, **changes: Any) -> "Problem":
+        return dataclasses.replace(self, **changes)
+
+    # -- serialization ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Problem":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown problem fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def describe(self) -> str:
+        """A compact one-line description in the spirit of benchdnn's problem descriptors."""
+        batch = f"n{self.input_shape[0]}" if self.batched else "unbatched"
+        cin = self.input_shape[1 if self.batched else 0]
+        parts = [f"{self.dims}d", batch, f"c{cin}->{self.out_channels}", f"g{self.groups}",
+                 f"L{_axes(self.input_shape[-self.dims:])}", f"k{_axes(self.weight_shape[2:])}",
+                 f"s{_axes(self.stride)}", f"p{_axes(self.padding)}", f"op{_axes(self.output_padding)}",
+                 f"d{_axes(self.dilation)}", "bias" if self.bias else "nobias", self.dtype, self.values,
+                 self.layout, f"seed={self.seed}"]
+        if self.broken_rule:
+            parts.append(f"breaks={self.broken_rule!r}")
+        return " ".join(parts)
+
+    # -- tensors ------------------------------------------------------------------------------
+    def tensors(self) -> Tensors:
+        """The problem's values: contiguous CPU tensors in their dtypes (the reference's input)."""
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.values == "int":
+            return self._integer_tensors(generator)
+        x = _random(self.input_shape, self.dtype, generator)
+        w = _random(self._weight_value_shape(), self.weight_dtype or self.dtype, generator)
+        b = _random(self.bias_shape or (self.out_channels,), self.bias_dtype or self.dtype,
+                    generator) if self.bias else None
+        if self.values == "special":
+            x, w, b = _inject_non_finite((x, w, b), generator)
+        return Tensors(x, w.expand(self.weight_shape).contiguous(), b)
+
+    def materialize(self, device: str = "cpu", layout: str | None = None) -> Tensors:
+        """The tensors an implementation receives: the values of :meth:`tensors`, on ``device``, in
+        the problem's memory layout (or in ``layout``: the same values, other memory)."""
+        x, w, b = (t if t is None else t.to(device) for t in self.tensors())
+        return Tensors(*_lay_out(x, w, layout or self.layout), b)
+
+    def _weight_value_shape(self) -> tuple[int, ...]:
+        # An expanded weight repeats one input channel's taps over all input channels.
+        if self.layout == "expanded_weight":
+            return (1,) + tuple(self.weight_shape[1:])
+        return tuple(self.weight_shape)
+
+    def _integer_tensors(self, generator: torch.Generator) -> Tensors:
+        """Small integers, thinned with zeros until every partial sum is exact in the output dtype."""
+        span = SMALL_INTEGER_RANGE.get(self.dtype, 8)
+        x = _integers(self.input_shape, span, self.dtype, generator)
+        w = _integers(self._weight_value_shape(), span, self.dtype, generator)
+        w = w.expand(self.weight_shape).contiguous()
+        b = _integers((self.out_channels,), span, self.dtype, generator) if self.bias else None
+        limit = EXACT_INTEGER_LIMIT[self.dtype]
+        while magnitude(Tensors(x, w, b), self).max().item() > limit:
+            x = _thin(x, generator)
+        return Tensors(x, w, b)
+
+
+def magnitude(tensors: Tensors, problem: Problem) -> torch.Tensor:
+    """``M = convT(|x|, |w|) + |b|`` in float64, the size of the terms summed into each element
+    (for complex values ``|re| + |im|``, which bounds every real product a complex kernel forms)."""
+    x, w, b = (None if t is None else _abs(t) for t in tensors)
+    return reference(x, w, b, **problem.kwargs())
+
+
+def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
+    """``K``: how many terms the definition sums into each element (+1 with a bias), float64."""
+    ones = [None if t is None else torch.ones(t.shape, dtype=torch.float64) for t in tensors]
+    return reference(*ones, **problem.kwargs())
+
+
+def _abs(t: torch.Tensor) -> torch.Tensor:
+    wide = t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
+    return wide.real.abs() + wide.imag.abs() if t.is_complex() else wide.abs()
+
+
+def _random(shape: tuple[int, ...], dtype: str, generator: torch.Generator) -> torch.Tensor:
+    values = torch.randn(shape, dtype=torch.float64, generator=generator)
+    if dtype.startswith("complex"):
+        values = torch.complex(values, torch.randn(shape, dtype=torch.float64, generator=generator))
+    return values.to(spec.DTYPES[dtype])
+
+
+def _integers(shape: tuple[int, ...], span: int, dtype: str, generator: torch.Generator) -> torch.Tensor:
+    values = torch.randint(-span, span + 1, shape, generator=generator).to(torch.float64)
+    if dtype.startswith("complex"):
+        imag = torch.randint(-span, span + 1, shape, generator=generator).to(torch.float64)
+        values = torch.complex(values, imag)
+    return values.to(spec.DTYPES[dtype])
+
+
+def _thin(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    keep = torch.rand(t.shape, generator=generator) < 0.5
+    return torch.where(keep, t, torch.zeros((), dtype=t.dtype))
+
+
+def _inject_non_finite(tensors: tuple, generator: torch.Generator) -> tuple:
+    """Put one to three NaN/+Inf/-Inf values at random places of the input, weight or bias."""
+    tensors = [None if t is None else t.clone() for t in tensors]
+    count = int(torch.randint(1, 4, (), generator=generator))
+    for _ in range(count):
+        candidates = [i for i, t in enumerate(tensors) if t is not None and t.numel()]
+        target = tensors[candidates[int(torch.randint(len(candidates), (), generator=generator))]]
+        flat = target.view(-1)
+        position = int(torch.randint(flat.numel(), (), generator=generator))
+        flat[position] = (math.nan, math.inf, -math.inf)[int(torch.randint(3, (), generator=generator))]
+    return tuple(tensors)
+
+
+def _lay_out(x: torch.Tensor, w: torch.Tensor, layout: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same values, other memory: channels_last, strided views, or an expanded (stride-0) weight."""
+    if layout == "channels_last":
+        fmt = {4: torch.channels_last, 5: torch.channels_last_3d}
+        x = x.to(memory_format=fmt[x.dim()]) if x.dim() in fmt and x.dim() == w.dim() else x
+        w = w.to(memory_format=fmt[w.dim()]) if w.dim() in fmt else w
+    elif layout == "noncontig_input":
+        x = _strided_view(x)
+    elif layout == "noncontig_weight":
+        w = w.transpose(0, 1).contiguous().transpose(0, 1) if w.dim() >= 2 else w
+    elif layout == "expanded_weight":
+        w = w[:1].expand(w.shape)
+    return x, w
+
+
+def _strided_view(t: torch.Tensor) -> torch.Tensor:
+    """A view of ``t``'s values that skips every other element of a wider buffer (non-contiguous)."""
+    if t.dim() == 0:
+        return t
+    wide = torch.empty(t.shape[:-1] + (2 * t.shape[-1],), dtype=t.dtype, device=t.device)
+    view = wide[..., ::2]
+    view.copy_(t)
+    return view
+
+
+def _axes(values: tuple[int, ...]) -> str:
+    return "x".join(str(v) for v in values)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

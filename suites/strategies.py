@@ -1,0 +1,258 @@
+"""Hypothesis strategies: valid problems over the whole parameter space, and invalid ones.
+
+Historical transposed-convolution bugs cluster in known regions (stride with dilation, output_padding,
+groups, k=1 with stride, kernels larger than the input, channels_last with size-1 channels, ...). Each
+draw first picks a *focus*; a focus forces its region on the first spatial axis, so every region is
+reached often by construction, not by luck. Unfocused draws cover the rest of the space.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from impls import spec
+
+from .problem import LAYOUTS, Problem
+
+MAX_OUTPUT_ELEMENTS = 50_000  # keeps one example to milliseconds on a laptop core
+MAX_LENGTH = {1: 12, 2: 7, 3: 4}  # input length per axis, by dims
+AXIS_FOCI = ("stride-dilation", "output-padding", "op-ge-stride", "op-gt-padding", "padding-crop",
+             "k1-stride", "kernel-eq-stride", "kernel-gt-input", "tiny-spatial")
+CHANNEL_FOCI = ("groups", "depthwise", "cin-ne-cout")
+OTHER_FOCI = ("batch0", "unbatched", "channels-last-size1", "odd-layout", "3d", "per-axis-differ")
+# "free" leads so that shrinking moves towards an unconstrained draw.
+FOCI = ("free",) * 6 + AXIS_FOCI + CHANNEL_FOCI + OTHER_FOCI
+
+
+def _any_axis(p: Problem, test: Callable[..., bool]) -> bool:
+    L = p.input_shape[-p.dims:]
+    k = p.weight_shape[2:]
+    return any(test(*axis) for axis in zip(L, k, p.stride, p.padding, p.output_padding, p.dilation))
+
+
+def _in_channels(p: Problem) -> int:
+    return p.input_shape[1 if p.batched else 0]
+
+
+# Bug-prone regions (research notes, section C), as predicates over a valid problem.
+REGIONS: dict[str, Callable[[Problem], bool]] = {
+    "stride>1 with dilation>1": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: s > 1 and d > 1),
+    "stride>1, dilation>1, k>=3": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: s > 1 < d and k >= 3),
+    "output_padding>0": lambda p: any(op > 0 for op in p.output_padding),
+    "output_padding>=stride": lambda p: any(op >= s for op, s in zip(p.output_padding, p.stride)),
+    "output_padding>padding": lambda p: any(op > pad for op, pad in zip(p.output_padding, p.padding)),
+    "padding crops taps (p>d*(k-1))": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: pad > d * (k - 1)),
+    "groups>1": lambda p: p.groups > 1,
+    "groups>=3": lambda p: p.groups >= 3,
+    "depthwise (groups=Cin>1)": lambda p: p.groups > 1 and p.groups == _in_channels(p),
+    "Cout/groups>1 with groups>1": lambda p: p.groups > 1 and p.weight_shape[1] > 1,
+    "Cin!=Cout": lambda p: _in_channels(p) != p.out_channels,
+    "k=1 with stride>1": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: k == 1 and s > 1),
+    "kernel==stride>1": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: k == s > 1),
+    "kernel>input": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: k > L),
+    "spatial size 1-2": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: L <= 2),
+    "batch 0": lambda p: p.batched and p.input_shape[0] == 0,
+    "unbatched": lambda p: not p.batched,
+    "channels_last with a size-1 channel dim": lambda p: p.layout == "channels_last" and (
+        _in_channels(p) == 1 or p.out_channels == 1),
+    "non-contiguous/expanded weight": lambda p: p.layout in ("noncontig_weight", "expanded_weight"),
+    "non-contiguous input": lambda p: p.layout == "noncontig_input",
+    "3d": lambda p: p.dims == 3,
+    "per-axis values differ": lambda p: p.dims > 1 and any(
+        len(set(v)) > 1 for v in (p.stride, p.padding, p.output_padding, p.dilation, p.weight_shape[2:])),
+    "fp16/bf16": lambda p: p.dtype in ("float16", "bfloat16"),
+    "bias": lambda p: p.bias,
+}
+
+
+def regions_of(problem: Problem) -> list[str]:
+    """The bug-prone regions a valid problem lies in."""
+    return [name for name, inside in REGIONS.items() if inside(problem)]
+
+
+def _axis(draw: st.DrawFn, dims: int, focus: str) -> tuple[int, int, int, int, int, int]:
+    """One spatial axis ``(L, k, s, p, op, d)``; the focus constrains it when it is an axis focus."""
+    ints = lambda lo, hi: draw(st.integers(lo, hi))  # noqa: E731
+    lmax = MAX_LENGTH[dims]
+    L, k, s, d = None, None, None, None
+    if focus == "stride-dilation":
+        s, d, k = ints(2, 4), ints(2, 4), ints(3, 5)
+    elif focus in ("output-padding", "op-gt-padding"):
+        s = ints(2, 4)
+    elif focus == "op-ge-stride":
+        s = ints(1, 3)
+        d = ints(s + 1, 4)
+    elif focus == "padding-crop":
+        k, d = ints(1, 3), ints(1, 2)
+    elif focus == "k1-stride":
+        k, s = 1, ints(2, 4)
+    elif focus == "kernel-eq-stride":
+        s = ints(2, 4)
+        k = s
+    elif focus in ("kernel-gt-input", "tiny-spatial"):
+        L = ints(1, 2)
+        if focus == "kernel-gt-input":
+            k = ints(L + 1, 5)
+    L = ints(1, lmax) if L is None else L
+    k = ints(1, 5) if k is None else k
+    s = ints(1, 4) if s is None else s
+    d = ints(1, 4) if d is None else d
+    op_hi = max(s, d) - 1
+    op_lo = {"output-padding": 1, "op-gt-padding": 1, "op-ge-stride": s}.get(focus, 0)
+    op = ints(min(op_lo, op_hi), op_hi)
+    if focus == "padding-crop":
+        crop = d * (k - 1) + 1  # the smallest padding that crops whole taps away
+        L = max(L, -(-(2 * crop - d * (k - 1) - op) // s) + 1)
+    p_hi = ((L - 1) * s + d * (k - 1) + op) // 2  # the largest padding that leaves an output
+    p_lo = d * (k - 1) + 1 if focus == "padding-crop" else 0
+    if focus == "op-gt-padding":
+        p_hi = min(p_hi, op - 1)
+    return L, k, s, ints(p_lo, p_hi), op, d
+
+
+@st.composite
+def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
+             values: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
+             batch: int | None = -1) -> Problem:
+    """A valid problem. ``batch`` forces a batch size (None: unbatched; -1: drawn)."""
+    focus = draw(st.sampled_from(FOCI))
+    if focus == "3d" and 3 in dims:
+        n_dims = 3
+    else:
+        n_dims = draw(st.sampled_from(sorted(dims)))
+    axes = [_axis(draw, n_dims, focus if a == 0 else "free") for a in range(n_dims)]
+    if focus == "per-axis-differ" and n_dims > 1:
+        assume(len({axis[1:] for axis in axes}) > 1)
+    L, k, s, p, op, d = (tuple(values_) for values_ in zip(*axes))
+    per_channel = math.prod(spec.output_size(L, k, s, p, op, d))
+    assume(per_channel <= MAX_OUTPUT_ELEMENTS)
+
+    if batch != -1:
+        n = batch
+    elif focus == "batch0" and min_batch == 0:
+        n = 0
+    elif focus == "unbatched":
+        n = None
+    else:
+        n = draw(st.one_of(st.integers(max(1, min_batch), 3), st.just(0) if min_batch == 0 else st.nothing(),
+                           st.none()))
+    budget = MAX_OUTPUT_ELEMENTS // (per_channel * max(n or 1, 1))
+    groups, cin_g, cout_g = _channels(draw, focus, budget)
+    allowed = [lay for lay in layouts if lay != "channels_last" or n_dims >= 2]
+    if focus == "channels-last-size1" and "channels_last" in allowed:
+        layout = "channels_last"
+        groups, cin_g, cout_g = 1, *draw(st.sampled_from([(1, cout_g), (cin_g, 1)]))
+    elif focus == "odd-layout" and set(allowed) - {"contiguous", "channels_last"}:
+        layout = draw(st.sampled_from([lay for lay in allowed if lay not in ("contiguous", "channels_last")]))
+    else:
+        layout = draw(st.sampled_from(allowed))
+    cin = groups * cin_g
+    input_shape = ((cin,) if n is None else (n, cin)) + L
+    return Problem(input_shape=input_shape, weight_shape=(cin, cout_g) + k, bias=draw(st.booleans()),
+                   stride=s, padding=p, output_padding=op, dilation=d, groups=groups, dtype=dtype,
+                   values=values, layout=layout, seed=draw(st.integers(0, 2**31 - 1)))
+
+
+def _channels(draw: st.DrawFn, focus: str, budget: int) -> tuple[int, int, int]:
+    """``(groups, Cin/groups, Cout/groups)`` with ``groups * Cout/groups <= budget``."""
+    g_lo, cin_lo, cin_hi, cout_lo = 1, 1, 4, 1
+    if focus == "groups":
+        g_lo, cout_lo = 2, 2
+    elif focus == "depthwise":
+        g_lo, cin_hi = 2, 1
+    assume(g_lo * cout_lo <= budget)
+    groups = draw(st.integers(g_lo, min(4, budget // cout_lo)))
+    cin_g = draw(st.integers(cin_lo, cin_hi))
+    cout_g = draw(st.integers(cout_lo, min(4, budget // groups)))
+    if focus == "cin-ne-cout":
+        assume(cin_g != cout_g)
+    return groups, cin_g, cout_g
+
+
+# -- invalid problems -------------------------------------------------------------------------
+OTHER_DTYPE = {"float32": "float64", "float64": "float32", "float16": "float32", "bfloat16": "float32",
+               "complex64": "complex128", "complex128": "complex64"}
+
+
+def _set_axis(values: tuple[int, ...], axis: int, value: int) -> tuple[int, ...]:
+    return values[:axis] + (value,) + values[axis + 1:]
+
+
+def _break(draw: st.DrawFn, p: Problem, rule: str) -> Problem:
+    """Break one validity rule of the valid problem ``p``, leaving the others intact."""
+    axis = draw(st.integers(0, p.dims - 1))
+    s, d, op = p.stride[axis], p.dilation[axis], p.output_padding[axis]
+    L, k = p.input_shape[-p.dims + axis], p.weight_shape[2 + axis]
+    lead = p.input_shape[:-p.dims]
+    if rule == "output_padding >= max(stride, dilation)":
+        return p.replace(output_padding=_set_axis(p.output_padding, axis, max(s, d) + draw(st.integers(0, 2))))
+    if rule == "stride < 1":
+        return p.replace(stride=_set_axis(p.stride, axis, draw(st.integers(-2, 0))))
+    if rule == "dilation < 1":
+        return p.replace(dilation=_set_axis(p.dilation, axis, draw(st.integers(-2, 0))))
+    if rule == "padding < 0":
+        return p.replace(padding=_set_axis(p.padding, axis, draw(st.integers(-3, -1))))
+    if rule == "output_padding < 0":
+        return p.replace(output_padding=_set_axis(p.output_padding, axis, draw(st.integers(-3, -1))))
+    if rule == "groups < 1":
+        return p.replace(groups=draw(st.integers(-1, 0)), bias_shape=(p.out_channels,) if p.bias else None)
+    if rule == "groups does not divide Cin":
+        groups = draw(st.integers(2, 4))
+        cin = groups * draw(st.integers(0, 2)) + draw(st.integers(1, groups - 1))
+        return p.replace(groups=groups, input_shape=lead[:-1] + (cin,) + p.input_shape[-p.dims:],
+                         weight_shape=(cin,) + p.weight_shape[1:])
+    if rule == "weight.shape[0] != Cin":
+        return p.replace(weight_shape=(p.weight_shape[0] + p.groups * draw(st.integers(1, 2)),)
+                         + p.weight_shape[1:])
+    if rule == "bias length != Cout":
+        delta = draw(st.sampled_from([1, 2] + ([-1] if p.out_channels > 1 else [])))
+        return p.replace(bias=True, bias_shape=(p.out_channels + delta,))
+    if rule == "weight dtype != input dtype":
+        return p.replace(weight_dtype=OTHER_DTYPE[p.dtype])
+    if rule == "bias dtype != input dtype":
+        complex_input = p.dtype.startswith("complex")
+        others = [dt for dt in spec.DTYPES if dt != p.dtype and (dt.startswith("complex") or not complex_input)]
+        return p.replace(bias=True, bias_dtype=draw(st.sampled_from(others)))
+    if rule == "output length < 1":
+        too_much = -(-((L - 1) * s + d * (k - 1) + op + 1) // 2)  # makes that axis's output <= 0
+        return p.replace(padding=_set_axis(p.padding, axis, too_much + draw(st.integers(0, 2))))
+    if rule == "empty weight":
+        if draw(st.booleans()):
+            return p.replace(weight_shape=(p.weight_shape[0], 0) + p.weight_shape[2:])
+        return p.replace(weight_shape=p.weight_shape[:2] + _set_axis(p.weight_shape[2:], axis, 0))
+    if rule == "input spatial size 0":
+        return p.replace(input_shape=lead + _set_axis(p.input_shape[-p.dims:], axis, 0))
+    if rule == "input has the wrong number of dimensions":
+        # Valid inputs have dims+1 (unbatched) or dims+2 dimensions: give dims or dims+3.
+        spatial_only = p.input_shape[-p.dims:]
+        too_many = (1,) * (p.dims + 3 - len(p.input_shape)) + p.input_shape
+        return p.replace(input_shape=draw(st.sampled_from([spatial_only, too_many])))
+    if rule == "per-axis tuple of the wrong length":
+        name = draw(st.sampled_from(["stride", "padding", "output_padding", "dilation"]))
+        values = getattr(p, name)
+        # PyTorch broadcasts a one-element sequence, so only lengths other than 1 and dims are wrong.
+        wrong = values + (values[-1],) * draw(st.integers(1, 2))
+        if p.dims == 3 and draw(st.booleans()):
+            wrong = values[:2]
+        return p.replace(**{name: wrong})
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+INVALID_RULES = ("output_padding >= max(stride, dilation)", "stride < 1", "dilation < 1", "padding < 0",
+                 "output_padding < 0", "groups < 1", "groups does not divide Cin", "weight.shape[0] != Cin",
+                 "bias length != Cout", "weight dtype != input dtype", "bias dtype != input dtype",
+                 "output length < 1", "empty weight", "input spatial size 0",
+                 "input has the wrong number of dimensions", "per-axis tuple of the wrong length")
+
+
+@st.composite
+def invalid_problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32") -> Problem:
+    """A problem that breaks exactly one validity rule (named in ``broken_rule``)."""
+    rule = draw(st.sampled_from(INVALID_RULES))
+    base = draw(problems(dims=dims, dtype=dtype, layouts=("contiguous",), min_batch=1))
+    broken = _break(draw, base, rule).replace(broken_rule=rule)
+    return broken
