@@ -59,7 +59,7 @@ _SELECTED = pytest.StashKey[list]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "case" not in metafunc.fixturenames:
+    if "case" not in metafunc.fixturenames or not metafunc.module.__name__.startswith("suites."):
         return
     from suites.harness import Case
 

@@ -44,6 +44,9 @@ class Case:
     def __repr__(self) -> str:
         return f"Case({self.id!r})"
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # Hypothesis' failure printout
+        printer.text(repr(self))
+
     @property
     def precision(self) -> oracles.Precision:
         declared = self.impl.accumulation.get(self.dtype_name)
@@ -111,6 +114,7 @@ def facts_of(problem: Problem, tensors: Tensors | None = None) -> dict[str, Any]
 
 def call(case: Case, problem: Problem, tensors: Tensors) -> torch.Tensor:
     """Run the implementation on a valid problem; refusing it is a discrepancy of its own."""
+    __tracebackhide__ = True
     try:
         return case.impl.fn(*tensors, **problem.kwargs())
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
@@ -128,6 +132,7 @@ def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding 
              tensors: Tensors | None = None) -> None:
     """Count the example; a finding either matches a known-discrepancy rule (reported as expected,
     not failed, not shrunk) or fails the example with a message a person can act on."""
+    __tracebackhide__ = True
     TALLY.examples[(case.impl.name, check)] += 1
     if finding is None:
         return

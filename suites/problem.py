@@ -69,7 +69,9 @@ class Problem:
     def geometry(self) -> spec.Geometry:
         """The validated geometry (raises :class:`impls.spec.InvalidProblem` for invalid problems)."""
         bias_shape = (self.bias_shape or (self.out_channels,)) if self.bias else None
-        return spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs())
+        dtypes = [self.dtype, self.weight_dtype or self.dtype] + ([self.bias_dtype or self.dtype] if self.bias else [])
+        return spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs(),
+                                    dtypes=[spec.DTYPES[d] for d in dtypes])
 
     def kwargs(self) -> dict[str, Any]:
         return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
@@ -140,7 +142,7 @@ class Problem:
         w = w.expand(self.weight_shape).contiguous()
         b = _integers((self.out_channels,), span, self.dtype, generator) if self.bias else None
         limit = EXACT_INTEGER_LIMIT[self.dtype]
-        while magnitude(Tensors(x, w, b), self).max().item() > limit:
+        while x.count_nonzero() and magnitude(Tensors(x, w, b), self).max().item() > limit:
             x = _thin(x, generator)
         return Tensors(x, w, b)
 

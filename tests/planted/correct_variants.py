@@ -1,0 +1,69 @@
+"""Correct implementations with other rounding behaviour: the suite must never flag them."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from impls import register, spec
+from impls.naive import batched, finish
+from impls.naive import conv_transpose as naive
+
+ALL = spec.ALL_DTYPES
+
+
+@register("correct-float64-rounded-once", dtypes=ALL)
+def float64_once(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Everything in float64 (complex128), rounded once to the input's dtype."""
+    spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    wide = torch.complex128 if input.is_complex() else torch.float64
+    result = naive(input.to(wide), weight.to(wide), None if bias is None else bias.to(wide), stride, padding,
+                   output_padding, groups, dilation)
+    return result.to(input.dtype)
+
+
+@register("correct-reversed-order", dtypes=ALL)
+def reversed_order(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The definition with taps visited last to first and input channels summed one at a time,
+    from the last: a different summation order."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    acc = spec.accumulation_dtype(input.dtype)
+    x = batched(input, geometry).to(acc)
+    w = weight.to(acc)
+    n, cin_g, cout_g = x.shape[0], geometry.in_channels_per_group, geometry.out_channels_per_group
+    full = torch.zeros((n, geometry.out_channels) + geometry.full_size(), dtype=acc, device=x.device)
+    taps = list(itertools.product(*(range(k) for k in geometry.kernel_size)))
+    for tap in reversed(taps):
+        landing = tuple(slice(t * d, t * d + (L - 1) * s + 1, s) for t, d, L, s in zip(
+            tap, geometry.dilation, geometry.input_size, geometry.stride))
+        for g in range(geometry.groups):
+            for ci in reversed(range(g * cin_g, (g + 1) * cin_g)):
+                w_tap = w[(ci, slice(None)) + tap]  # (Cout/g,)
+                products = x[:, ci:ci + 1] * w_tap.reshape((1, cout_g) + (1,) * geometry.dims)
+                full[(slice(None), slice(g * cout_g, (g + 1) * cout_g)) + landing] += products
+    window = tuple(slice(p, p + o) for p, o in zip(geometry.padding, geometry.output_size))
+    return finish(full[(slice(None),) * 2 + window], bias, geometry, input.dtype)
+
+
+@register("correct-autograd-of-convolution", dtypes=("float64", "float32", "complex128", "complex64"))
+def autograd_of_convolution(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                            dilation=1):
+    """The transpose of the forward convolution, by autograd: the vector-Jacobian product of
+    conv(z, weight) with ``input`` as the cotangent."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
+    x = batched(input, geometry)
+    z = torch.zeros((x.shape[0], geometry.out_channels) + geometry.output_size, dtype=input.dtype,
+                    device=input.device, requires_grad=True)
+    # Autograd gives the conjugate transpose A^H g; the transposed convolution is A^T x = conj(A^H conj(x)).
+    cotangent = x.detach().conj() if input.is_complex() else x.detach()
+    with torch.enable_grad():
+        out = conv[geometry.dims](z, weight.detach(), None, geometry.stride, geometry.padding,
+                                  geometry.dilation, geometry.groups)
+        window = (slice(None), slice(None)) + tuple(slice(0, L) for L in geometry.input_size)
+        (grad,) = torch.autograd.grad(out[window], z, grad_outputs=cotangent.resolve_conj(), allow_unused=True)
+    if grad is None:
+        grad = torch.zeros_like(z)
+    grad = grad.detach().conj().resolve_conj() if input.is_complex() else grad.detach()
+    return finish(grad, bias, geometry, input.dtype)

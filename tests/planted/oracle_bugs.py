@@ -1,0 +1,119 @@
+"""Planted bugs, one per oracle, registered through the public plugin API. Each is wrong only in the
+parameter region where such bugs occur in the wild (see shared/research/bug-history.md, section B)."""
+
+from __future__ import annotations
+
+import torch
+
+from impls import register, spec
+from impls.naive import conv_transpose as naive
+from impls.zero_insertion import conv_transpose as zero_insertion
+
+FLOATS = ("float32", "float64")
+
+
+@register("bug-shape-drops-output-padding", dtypes=FLOATS)
+def drops_output_padding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                         dilation=1):
+    """Fault class 2: output_padding ignored, so the output is too short wherever it is > 0."""
+    spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return naive(input, weight, bias, stride, padding, 0, groups, dilation)
+
+
+@register("bug-exact-group0-bias", dtypes=FLOATS)
+def group0_bias(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Fault class 9 (rten #1408): every group adds group 0's bias."""
+    if bias is not None and groups > 1:
+        per_group = bias.numel() // groups
+        bias = bias[:per_group].repeat(groups)
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("bug-bound-tf32", dtypes=("float32",))
+def tf32_inputs(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Fault class 15: float32 inputs silently rounded to TF32 (10-bit mantissa), undeclared.
+    Small integers survive TF32 rounding, so only the bound and statistical tiers can see it."""
+    def to_tf32(t: torch.Tensor) -> torch.Tensor:
+        if t.dtype != torch.float32:
+            return t
+        bits = t.contiguous().view(torch.int32)
+        return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+    return naive(to_tf32(input), to_tf32(weight), bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("bug-adjoint-unflipped-stride-dilation", dtypes=FLOATS)
+def unflipped(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Fault class 11 (jax #14337), in the stride>1 & dilation>1 region: the kernel is applied
+    reversed, a different linear map, so the adjoint identity breaks."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if any(s > 1 and d > 1 for s, d in zip(geometry.stride, geometry.dilation)):
+        weight = weight.flip(list(range(2, weight.dim())))
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("bug-errors-accepts-big-output-padding", dtypes=FLOATS)
+def accepts_big_output_padding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                               dilation=1):
+    """Fault class 13 (MPS #169236): the output_padding < max(stride, dilation) check is missing."""
+    try:
+        return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    except spec.InvalidProblem as exc:
+        if "output_padding" not in str(exc):
+            raise
+    dims = weight.dim() - 2
+    # Pretend the stride allowed it: compute with a stride large enough, then keep going.
+    op = spec.as_tuple(output_padding, dims, "output_padding")
+    s = spec.as_tuple(stride, dims, "stride")
+    return naive(input, weight, bias, tuple(max(a, b + 1) for a, b in zip(s, op)), padding, output_padding,
+                 groups, dilation)
+
+
+@register("bug-errors-refuses-op-ge-stride", dtypes=FLOATS)
+def refuses_op_ge_stride(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                         dilation=1):
+    """ONNX Runtime's domain: refuses output_padding >= stride even where dilation allows it."""
+    dims = weight.dim() - 2
+    if any(op >= s for op, s in zip(spec.as_tuple(output_padding, dims, "output_padding"),
+                                    spec.as_tuple(stride, dims, "stride"))):
+        raise ValueError("output_padding must be smaller than stride")
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("bug-robust-modifies-input", dtypes=FLOATS)
+def modifies_input(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """An in-place 'optimisation' that reuses the input buffer when the kernel is 1x1."""
+    result = naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if all(k == 1 for k in weight.shape[2:]) and input.numel():
+        input.mul_(2)
+    return result
+
+
+@register("bug-robust-assumes-contiguous", dims=(2, 3), dtypes=FLOATS)
+def assumes_contiguous(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1):
+    """Fault class 18 (#4500, #3512): reads the weight's storage as if it were contiguous."""
+    raw = torch.as_strided(weight, weight.shape, torch.empty(weight.shape).stride(), weight.storage_offset())
+    return naive(input, raw, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("bug-robust-nan-through-padding", dtypes=FLOATS)
+def nan_through_padding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                        dilation=1):
+    """Fault class 16 (#165744): the zero-insertion algorithm under a name with no expectation."""
+    return zero_insertion(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+_calls = [0]
+
+
+@register("bug-robust-nondeterministic", dtypes=FLOATS)
+def nondeterministic(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Fault class 17: every other call, one element comes out one ulp higher (as an atomic
+    accumulation order would), while the implementation declares itself deterministic."""
+    _calls[0] += 1
+    result = naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if _calls[0] % 2 and result.numel():
+        flat = result.view(-1)
+        flat[0] = torch.nextafter(flat[0], torch.tensor(float("inf"), dtype=flat.dtype))
+    return result

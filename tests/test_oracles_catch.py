@@ -1,0 +1,58 @@
+"""Each oracle can fail: a planted bug of its kind is caught by the real gate, by that oracle; and
+correct implementations with other rounding behaviour are never flagged."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import PLANTED
+
+BUGS = str(PLANTED / "oracle_bugs.py")
+CORRECT = str(PLANTED / "correct_variants.py")
+
+# planted bug -> (the test that must catch it, the check named in the report, dtype to run)
+PLANTED_BUGS = {
+    "bug-shape-drops-output-padding": ("test_shape", "shape:", "float32"),
+    "bug-exact-group0-bias": ("test_exact", "exact:", "float32"),
+    "bug-bound-tf32": ("test_bound", "bound:", "float32"),
+    "bug-adjoint-unflipped-stride-dilation": ("test_adjoint", "adjoint:", "float64"),
+    "bug-errors-accepts-big-output-padding": ("test_invalid_raises", "invalid-accepted:", "float32"),
+    "bug-errors-refuses-op-ge-stride": ("test_valid_accepted", "valid-refused:", "float32"),
+    "bug-robust-modifies-input": ("test_inputs_unmodified", "inputs-unmodified:", "float32"),
+    "bug-robust-assumes-contiguous": ("test_layout_invariance", "layout:", "float32"),
+    "bug-robust-nan-through-padding": ("test_special_values", "special-values:", "float32"),
+    "bug-robust-nondeterministic": ("test_determinism", "determinism:", "float64"),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(PLANTED_BUGS))
+def test_the_oracle_catches_its_planted_bug(bug, gate):
+    test, check, dtype = PLANTED_BUGS[bug]
+    run = gate("--impl-module", BUGS, "--impl", bug, "--dtype", dtype, "-k", test)
+    assert run.returncode == 1, run.output[-3000:]
+    assert run.failed(test), run.output[-3000:]
+    assert f"{bug}-cpu-{dtype}: {check}" in run.output
+
+
+def test_the_tf32_bug_passes_the_exact_tier(gate):
+    """Small integers survive TF32 rounding: only the bound/statistical tier can see that bug."""
+    run = gate("--impl-module", BUGS, "--impl", "bug-bound-tf32", "-k", "test_exact")
+    assert run.returncode == 0, run.output[-3000:]
+
+
+def test_correct_variants_are_never_flagged(gate):
+    run = gate("--impl-module", CORRECT, "--impl", "correct-reversed-order", "--impl",
+               "correct-float64-rounded-once")
+    assert run.returncode == 0, run.output[-5000:]
+    assert "correct-reversed-order" in run.output and "correct-float64-rounded-once" in run.output
+
+
+def test_autograd_of_convolution_is_correct_for_finite_values(gate):
+    """The autograd route is correct arithmetic, but its backward kernel multiplies structural zeros
+    by the weights, so non-finite values spread as in zero insertion: its special-value behaviour
+    is not claimed (and is flagged, as it should be)."""
+    run = gate("--impl-module", CORRECT, "--impl", "correct-autograd-of-convolution", "-k", "not special_values")
+    assert run.returncode == 0, run.output[-5000:]
+    flagged = gate("--impl-module", CORRECT, "--impl", "correct-autograd-of-convolution", "--dtype", "float64",
+                   "-k", "special_values")
+    assert flagged.failed("test_special_values")

@@ -1,0 +1,75 @@
+"""The plugin API: a plugin file written exactly as the README shows is picked up by --impl-module
+and selected by --impl; a broken plugin or an unknown name gives one clear error line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import impls
+from impls.registry import RegistryError
+
+from .conftest import ROOT
+
+PLUGIN = '''
+from impls import register
+from impls.naive import conv_transpose as naive
+
+@register("my-kernel", dims=(1, 2, 3), devices=("cpu",), dtypes=("float32", "float64"))
+def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+'''
+
+
+def test_a_plugin_file_is_listed_and_run(tmp_path: Path, gate):
+    plugin = tmp_path / "my_kernels.py"
+    plugin.write_text(PLUGIN)
+    listing = subprocess.run([sys.executable, "-m", "impls", "--impl-module", str(plugin)], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    assert "my-kernel" in listing and "available" in listing
+    run = gate("--impl-module", str(plugin), "--impl", "my-kernel", "-k", "test_shape or test_exact")
+    assert run.returncode == 0, run.output
+    assert "test_shape[my-kernel-cpu-float32]" in run.output or "passed" in run.output
+    assert "my-kernel" in run.output  # the run summary names it
+
+
+def test_a_dotted_module_plugin_is_imported(gate):
+    run = gate("--impl-module", "tests.planted.correct_variants", "--impl", "correct-reversed-order",
+               "--dtype", "float64", "-k", "test_shape")
+    assert run.returncode == 0, run.output
+
+
+def test_a_broken_plugin_gives_one_clear_line(tmp_path: Path, gate):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("import no_such_module_anywhere\n")
+    run = gate("--impl-module", str(plugin))
+    assert run.returncode != 0
+    errors = [line for line in run.output.splitlines() if "broken.py" in line]
+    assert errors and "failed to import: ModuleNotFoundError" in errors[0]
+    assert "Traceback" not in run.output
+
+
+def test_a_missing_plugin_file_is_named(gate):
+    run = gate("--impl-module", "does/not/exist.py")
+    assert run.returncode != 0 and "does/not/exist.py" in run.output and "no such file" in run.output
+
+
+def test_an_unknown_implementation_lists_the_available_ones(gate):
+    run = gate("--impl", "no-such-kernel")
+    assert run.returncode != 0
+    line = next(line for line in run.output.splitlines() if "no-such-kernel" in line)
+    assert "available:" in line and "naive" in line and "im2col" in line
+
+
+def test_registration_checks_its_declaration():
+    with pytest.raises(RegistryError, match="dims"):
+        impls.register("bad-dims", dims=(4,))(lambda *a: None)
+    with pytest.raises(RegistryError, match="unknown dtypes"):
+        impls.register("bad-dtype", dtypes=("float8",))(lambda *a: None)
+    with pytest.raises(RegistryError, match="devices"):
+        impls.register("bad-device", devices=("tpu",))(lambda *a: None)
+    with pytest.raises(RegistryError, match="already registered"):
+        impls.register("naive")(lambda *a: None)

@@ -1,0 +1,52 @@
+"""Problems round-trip through JSON, rebuild the same values, and lay them out without changing them."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+
+from suites.oracles import bits
+from suites.problem import EXACT_INTEGER_LIMIT, Problem, magnitude
+from suites.strategies import problems
+
+
+@given(problem=problems())
+def test_json_round_trip(problem):
+    assert Problem.from_dict(problem.to_dict()) == problem
+    assert Problem.from_dict(__import__("json").loads(problem.to_json())) == problem
+
+
+@settings(max_examples=60)
+@given(problem=problems(dtype="float32", values="special"))
+def test_values_depend_only_on_the_problem(problem):
+    first, second = problem.tensors(), problem.tensors()
+    for a, b in zip(first, second):
+        assert (a is None and b is None) or torch.equal(bits(a), bits(b))
+
+
+@settings(max_examples=80)
+@given(problem=problems(dtype="float32", values="real"))
+def test_layouts_keep_the_values(problem):
+    values = problem.tensors()
+    given_tensors = problem.materialize()
+    for plain, laid in zip(values, given_tensors):
+        assert (plain is None and laid is None) or torch.equal(plain, laid)
+    if problem.layout in ("noncontig_input",):
+        assert not given_tensors.input.is_contiguous() or given_tensors.input.numel() <= 1
+    if problem.layout == "expanded_weight" and given_tensors.weight.shape[0] > 1:
+        assert given_tensors.weight.stride(0) == 0
+
+
+@settings(max_examples=80)
+@given(problem=problems(dtype="bfloat16", values="int"))
+def test_integer_values_keep_every_partial_sum_exact(problem):
+    tensors = problem.tensors()
+    M = magnitude(tensors, problem)
+    assert M.numel() == 0 or M.max().item() <= EXACT_INTEGER_LIMIT["bfloat16"]
+    assert torch.equal(tensors.input, tensors.input.round())
+
+
+def test_describe_is_one_compact_line():
+    problem = Problem((2, 4, 5, 7), (4, 3, 3, 3), True, (2, 1), (1, 0), (1, 0), (1, 2), 2, "float32")
+    assert problem.describe() == ("2d n2 c4->6 g2 L5x7 k3x3 s2x1 p1x0 op1x0 d1x2 bias float32 real "
+                                  "contiguous seed=0")
