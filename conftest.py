@@ -4,6 +4,7 @@ parametrization by implementation x device x dtype, and the run summary."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -11,6 +12,8 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import impls
 from reports import expectations
+
+DEFAULT_REPORT_DIR = Path(__file__).parent / "reports" / "out"
 
 _SLOW_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None, database=None,
@@ -35,83 +38,157 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="check only this dtype (repeatable)")
     group.addoption("--expectations", default=str(expectations.DEFAULT_PATH), metavar="TOML",
                     help="known-discrepancy rules (default: reports/expectations.toml)")
+    group.addoption("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR",
+                    help="where records, report.json/.md/.html and new corpus entries go (default: reports/out)")
+    group.addoption("--corpus", action="append", default=[], metavar="DIR",
+                    help="extra corpus folder of problems to replay first (repeatable; suites/corpus always)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from reports.records import RecordWriter
     from suites import harness
+    from suites.environment import environment
 
     try:
         for module in config.getoption("impl_module"):
             impls.load_plugin(module)
         selected = impls.select(config.getoption("impl"))
-        harness.set_rules(expectations.load_rules(config.getoption("expectations")))
+        harness.RUN.rules = expectations.load_rules(config.getoption("expectations"))
     except (impls.PluginError, impls.RegistryError, expectations.ExpectationsError) as exc:
         raise pytest.UsageError(str(exc)) from None
+    report_dir = Path(config.getoption("report_dir"))
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    if worker == "main":  # the controller (or a run without xdist) starts the folder afresh
+        _clear_previous_run(report_dir)
+    harness.RUN.writer = RecordWriter(report_dir, worker)
+    harness.RUN.corpus_dir = str(report_dir / "corpus")
+    harness.RUN.plugin_modules = tuple(config.getoption("impl_module"))
+    harness.RUN.environment = environment()
     for name, values, known in (("--dtype", config.getoption("dtype"), impls.spec.DTYPES),
                                 ("--device", config.getoption("device"), impls.registry.KNOWN_DEVICES)):
         unknown = [v for v in values if v not in known]
         if unknown:
             raise pytest.UsageError(f"unknown {name} {', '.join(unknown)}; known: {', '.join(known)}")
     config.stash[_SELECTED] = selected
+    from suites.checks import CHECKS
+    from suites.corpus import SEED_CORPUS, load_corpus
+
+    directories = [SEED_CORPUS, report_dir / "corpus"] + [Path(d) for d in config.getoption("corpus")]
+    config.stash[_CORPUS], config.stash[_CORPUS_PROBLEMS] = load_corpus(directories, set(CHECKS))
 
 
 _SELECTED = pytest.StashKey[list]()
+_CORPUS = pytest.StashKey[list]()
+_CORPUS_PROBLEMS = pytest.StashKey[list]()
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "case" not in metafunc.fixturenames or not metafunc.module.__name__.startswith("suites."):
-        return
+def _clear_previous_run(report_dir: Path) -> None:
+    from reports.records import RECORD_GLOB, TALLY_GLOB
+
+    for pattern in (RECORD_GLOB, TALLY_GLOB):
+        for path in report_dir.glob(pattern):
+            path.unlink()
+
+
+def _cases(config: pytest.Config):
+    """Every (implementation, device, dtype) selected, with the reason when the device is missing."""
     from suites.harness import Case
 
-    config = metafunc.config
     devices, dtypes = config.getoption("device"), config.getoption("dtype")
-    params = []
     for impl in config.stash[_SELECTED]:
         for device in impl.devices:
             if devices and device not in devices:
                 continue
             reason = impls.registry.device_unavailable_reason(device)
-            marks = [pytest.mark.skip(reason=reason)] if reason else []
             for dtype in impl.dtypes:
                 if not dtypes or dtype in dtypes:
-                    case = Case(impl, device, dtype)
-                    params.append(pytest.param(case, id=case.id, marks=marks))
-    metafunc.parametrize("case", params)
+                    yield Case(impl, device, dtype), reason
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames or not metafunc.module.__name__.startswith("suites."):
+        return
+    config = metafunc.config
+    if "corpus_entry" in metafunc.fixturenames:
+        from suites.test_corpus import replayable
+
+        params = [pytest.param(case, entry, id=f"{case.id}-{entry.id}")
+                  for case, reason in _cases(config) if reason is None
+                  for entry in config.stash[_CORPUS]
+                  if (not entry.dtypes or case.dtype_name in entry.dtypes)
+                  and any(replayable(case, entry, check)[0] for check in entry.checks)]
+        metafunc.parametrize("case, corpus_entry", params)
+        return
+    metafunc.parametrize("case", [pytest.param(case, id=case.id, marks=[pytest.mark.skip(reason=reason)] if reason
+                                               else []) for case, reason in _cases(config)])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Replay the corpus first: known bugs fail fast, before any new problem is drawn."""
+    items.sort(key=lambda item: 0 if item.module.__name__ == "suites.test_corpus" else 1)
 
 
 # -- the run summary (pytest-xdist workers send their tallies to the controller) -----------------
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from suites.harness import TALLY
+    from reports.records import merge, write_json
+    from reports.render import write_documents
+    from suites.harness import RUN
 
-    if hasattr(session.config, "workeroutput"):
-        session.config.workeroutput["convt_tally"] = TALLY.as_dict()
+    config = session.config
+    report_dir = Path(config.getoption("report_dir"))
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        config.workeroutput["convt_tally"] = RUN.tally.to_tally()
+        return
+    if not RUN.tally.examples:
+        return
+    write_json(report_dir / "tally-main.json", RUN.tally.to_tally())
+    stale = expectations.stale(RUN.rules, set(RUN.tally.rules_matched), {i for i, _ in RUN.tally.examples},
+                               RUN.tally.checks_run() | IMPLIED_CHECKS)
+    report, problems = merge(report_dir, {
+        "environment": RUN.environment, "exit_status": int(session.exitstatus),
+        "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
+        "rules": {r.id: {"reason": r.reason, "link": r.link} for r in RUN.rules},
+        "profile": config.getoption("hypothesis_profile", None) or os.environ.get("CONVT_PROFILE", "ci")})
+    write_documents(report, report_dir)
+    config.stash[_REPORT_PROBLEMS] = problems
+
+
+_REPORT_PROBLEMS = pytest.StashKey[list]()
+# Every test also checks that a valid problem is accepted; the bound test also runs the statistical tier.
+IMPLIED_CHECKS = {"valid-refused", "statistical"}
 
 
 def pytest_testnodedown(node, error) -> None:
-    from suites.harness import TALLY
+    from suites.harness import RUN
 
-    TALLY.merge(getattr(node, "workeroutput", {}).get("convt_tally", {}))
+    RUN.tally.add(getattr(node, "workeroutput", {}).get("convt_tally", {}))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    from suites.harness import RULES, TALLY
+    from suites.harness import RUN
 
-    if not TALLY.examples:
+    tally = RUN.tally
+    if not tally.examples or hasattr(config, "workerinput"):
         return
     write = terminalreporter.write_line
     terminalreporter.section("convt-conformance summary")
-    write(f"{'implementation':26} {'check':18} {'examples':>9} {'failed':>7} {'known':>6}")
-    for impl, check in sorted(set(TALLY.examples) | set(TALLY.failed) | set(TALLY.known)):
-        key = (impl, check)
-        write(f"{impl:26} {check:18} {TALLY.examples[key]:9} {TALLY.failed[key]:7} {TALLY.known[key]:6}")
+    write(f"{'implementation':30} {'check':18} {'examples':>9} {'failed':>7} {'known':>6}")
+    for row in tally.as_dict()["table"]:
+        write(f"{row['impl']:30} {row['check']:18} {row['examples']:9} {row['failed']:7} {row['known']:6}")
     write("")
     write("bug-prone regions hit (examples):")
-    for region, count in sorted(TALLY.regions.items(), key=lambda item: -item[1]):
+    for region, count in sorted(tally.regions.items(), key=lambda item: -item[1]):
         write(f"  {count:8}  {region}")
-    for rule in RULES:
-        if TALLY.rules_matched.get(rule.id):
-            write(f"known discrepancy {rule.id!r} matched {TALLY.rules_matched[rule.id]} time(s): {rule.reason}")
-    impls_run = {impl for impl, _ in TALLY.examples}
-    for rule in expectations.stale(RULES, set(TALLY.rules_matched), impls_run, TALLY.checks_run()):
+    for rule in RUN.rules:
+        if tally.rules_matched.get(rule.id):
+            write(f"known discrepancy {rule.id!r} matched {tally.rules_matched[rule.id]} time(s)")
+    for rule in expectations.stale(RUN.rules, set(tally.rules_matched), {i for i, _ in tally.examples},
+                                   tally.checks_run() | IMPLIED_CHECKS):
         write(f"stale expectation {rule.id!r}: matched nothing although {'/'.join(rule.impl)} x "
               f"{'/'.join(rule.check)} ran")
+    for problem in config.stash.get(_CORPUS_PROBLEMS, []) + config.stash.get(_REPORT_PROBLEMS, []):
+        write(f"report: {problem}")
+    report_dir = Path(config.getoption("report_dir"))
+    if (report_dir / "report.json").exists():
+        write(f"reports: {report_dir / 'report.json'}, report.md, report.html")

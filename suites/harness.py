@@ -1,20 +1,24 @@
-"""The glue between an oracle and a test: the case under test, calling it, and concluding a check
-(pass, known discrepancy, or failure), while keeping the counts a run summary needs."""
+"""The glue between the checks and pytest/Hypothesis: the case under test, the lazily computed
+quantities of a problem, and concluding a check (pass, known discrepancy, or failure with a record)."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-from collections import Counter
+import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import torch
 from hypothesis import event, note
+from hypothesis.control import current_build_context
 
 from impls import Implementation, spec
 from impls.naive import explain, reference
 from reports import expectations
+from reports.records import RecordWriter, Summary
 
 from . import oracles
 from .problem import Problem, Tensors, magnitude, term_count
@@ -54,100 +58,161 @@ class Case:
                                     accumulation=spec.DTYPES[declared] if declared else None)
 
 
-# Every test also checks that a valid problem is accepted; the bound test also runs the statistical tier.
-IMPLIED_CHECKS = {"valid-refused", "statistical"}
+@dataclass
+class Run:
+    """What this process knows about the run: counts, rules, where records go, how to reproduce."""
+
+    tally: Summary
+    rules: list[expectations.Rule]
+    writer: RecordWriter | None = None
+    corpus_dir: str | None = None
+    plugin_modules: tuple[str, ...] = ()
+    environment: dict[str, Any] | None = None
 
 
-class Tally:
-    """Counts per (implementation, check): examples concluded, failed, known; regions hit; rules
-    matched. One per process; pytest-xdist workers send theirs to the controller."""
-
-    def __init__(self) -> None:
-        self.examples: Counter[tuple[str, str]] = Counter()
-        self.failed: Counter[tuple[str, str]] = Counter()
-        self.known: Counter[tuple[str, str]] = Counter()
-        self.regions: Counter[str] = Counter()
-        self.rules_matched: Counter[str] = Counter()
-
-    def as_dict(self) -> dict[str, Any]:
-        pairs = lambda counter: [[*key, n] for key, n in counter.items()]  # noqa: E731
-        return {"examples": pairs(self.examples), "failed": pairs(self.failed), "known": pairs(self.known),
-                "regions": dict(self.regions), "rules_matched": dict(self.rules_matched)}
-
-    def checks_run(self) -> set[str]:
-        return {check for _, check in self.examples} | IMPLIED_CHECKS
-
-    def merge(self, data: dict[str, Any]) -> None:
-        for name in ("examples", "failed", "known"):
-            for impl, check, n in data.get(name, []):
-                getattr(self, name)[(impl, check)] += n
-        self.regions.update(data.get("regions", {}))
-        self.rules_matched.update(data.get("rules_matched", {}))
+RUN = Run(Summary(), [])
+_known_recorded: set[tuple[str, str, str]] = set()
 
 
-TALLY = Tally()
-RULES: list[expectations.Rule] = []
+def _in_hypothesis() -> bool:
+    try:
+        current_build_context()
+        return True
+    except Exception:  # noqa: BLE001  (no Hypothesis context: a corpus replay or repro)
+        return False
 
 
-def set_rules(rules: list[expectations.Rule]) -> None:
-    RULES[:] = rules
+def _event(text: str) -> None:
+    if _in_hypothesis():
+        event(text)
 
 
 def label(problem: Problem) -> None:
     """Label a valid problem's classes for Hypothesis' statistics and the run's region counts."""
-    event(f"dims={problem.dims}")
-    event(f"layout={problem.layout}")
+    _event(f"dims={problem.dims}")
+    _event(f"layout={problem.layout}")
     for region in regions_of(problem):
-        event(f"region: {region}")
-        TALLY.regions[region] += 1
+        _event(f"region: {region}")
+        RUN.tally.count("regions", region)
 
 
-def facts_of(problem: Problem, tensors: Tensors | None = None) -> dict[str, Any]:
+def facts_of(problem: Problem) -> dict[str, Any]:
     """What expectation rules may key on: the problem's fields plus derived facets."""
     facts = problem.to_dict()
     facts["regions"] = regions_of(problem) if problem.broken_rule is None else []
-    if tensors is not None:
-        facts["nonfinite_in"] = [name for name, t in zip(("input", "weight", "bias"), tensors)
+    if problem.values == "special":
+        facts["nonfinite_in"] = [name for name, t in zip(("input", "weight", "bias"), problem.tensors())
                                  if t is not None and not torch.isfinite(t).all()]
     return facts
 
 
-def call(case: Case, problem: Problem, tensors: Tensors) -> torch.Tensor:
-    """Run the implementation on a valid problem; refusing it is a discrepancy of its own."""
+def _is_final_example() -> bool:
+    """True outside Hypothesis (a replay) or on its final run of the minimal failing example."""
+    return current_build_context().is_final if _in_hypothesis() else True
+
+
+def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding | None) -> None:
+    """Count the example; a finding either matches a known-discrepancy rule (counted as known, not
+    failed, not shrunk) or fails the example with a message a person can act on, and a record."""
     __tracebackhide__ = True
-    try:
-        return case.impl.fn(*tensors, **problem.kwargs())
-    except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
-        conclude(case, problem, "valid-refused", oracles.Finding(
-            "valid-refused", f"refused a valid problem: {type(exc).__name__}: {_first_line(exc)}"), tensors)
-        raise AssertionError("unreachable: conclude raises for unexpected findings") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
-
-
-def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding | None,
-             tensors: Tensors | None = None) -> None:
-    """Count the example; a finding either matches a known-discrepancy rule (reported as expected,
-    not failed, not shrunk) or fails the example with a message a person can act on."""
-    __tracebackhide__ = True
-    TALLY.examples[(case.impl.name, check)] += 1
+    final = _is_final_example()
+    if finding is None or final:
+        RUN.tally.count("examples", (case.impl.name, check))  # shrinking steps of a failure do not count
     if finding is None:
         return
     key = (case.impl.name, finding.check)
-    rule = expectations.match(RULES, case.impl.name, finding.check, case.device, case.dtype_name,
-                              facts_of(problem, tensors))
+    rule = expectations.match(RUN.rules, case.impl.name, finding.check, case.device, case.dtype_name,
+                              facts_of(problem))
     if rule is not None:
-        TALLY.known[key] += 1
-        TALLY.rules_matched[rule.id] += 1
-        event(f"known discrepancy: {rule.id}")
+        RUN.tally.count("known", key)
+        RUN.tally.count("rules_matched", rule.id)
+        _event(f"known discrepancy: {rule.id}")
+        if (case.id, finding.check, rule.id) not in _known_recorded:  # the first one, as an example
+            _known_recorded.add((case.id, finding.check, rule.id))
+            _record(case, problem, finding, status="known", rule=rule)
         return
-    TALLY.failed[key] += 1
-    note(f"problem: {problem.describe()}")
-    note(f"problem json: {problem.to_json()}")
-    raise Discrepancy(f"{case.id}: {finding.render()}\n  problem: {problem.describe()}")
+    if not final:
+        raise Discrepancy(f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
+    RUN.tally.count("failed", key)
+    if _in_hypothesis():
+        note(f"problem: {problem.describe()}")
+    _record(case, problem, finding, status="unexpected")
+    raise Discrepancy(f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
+                      f"  reproduce: {repro_command(case, problem, finding.check)}")
+
+
+def repro_command(case: Case, problem: Problem, check: str) -> str:
+    """One line that reruns this check on this problem and prints the explanation."""
+    modules = "".join(f" --impl-module {m}" for m in RUN.plugin_modules)
+    return (f"python -m suites repro --impl {case.impl.name} --device {case.device} --check {check}"
+            f"{modules} --problem '{problem.to_json()}'")
+
+
+def _record(case: Case, problem: Problem, finding: oracles.Finding, status: str,
+            rule: expectations.Rule | None = None) -> None:
+    record = {
+        "impl": case.impl.name, "device": case.device, "dtype": case.dtype_name, "check": finding.check,
+        "status": status, "summary": finding.summary, "details": finding.details,
+        "picture": finding.picture, "problem": problem.to_dict(), "descriptor": problem.describe(),
+        "repro": repro_command(case, problem, finding.check),
+        "script": standalone_script(case, problem, finding.check, RUN.plugin_modules),
+        "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+        "plugin_modules": list(RUN.plugin_modules),
+        "environment": RUN.environment or {},
+    }
+    if rule is not None:
+        record["rule"] = {"id": rule.id, "reason": rule.reason, "link": rule.link}
+    if RUN.writer is not None:
+        RUN.writer.write(record)
+    if RUN.corpus_dir and status == "unexpected":
+        save_to_corpus(RUN.corpus_dir, case, problem, finding.check)
+
+
+def save_to_corpus(directory: str, case: Case, problem: Problem, check: str) -> None:
+    """Keep a minimized failing problem so later runs replay it first (and a fixed bug stays fixed)."""
+    entry = {"problem": problem.to_dict(), "checks": [check], "found_by": case.id,
+             "note": f"found by {case.id}: {check}"}
+    text = json.dumps(entry, indent=1, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{check}-{case.impl.name}-{digest}.json")
+    if not os.path.exists(path):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
+def standalone_script(case: Case, problem: Problem, check: str, plugin_modules: tuple[str, ...]) -> str:
+    """A plain Python script that rebuilds the inputs and prints reference and implementation side
+    by side (run it from the repository root)."""
+    return f'''"""Reproduce: {case.id} {check} on {problem.describe()}"""
+import sys, torch
+sys.path.insert(0, ".")
+import impls
+from impls.naive import reference
+from suites.problem import Problem
+
+for module in {list(plugin_modules)!r}:
+    impls.load_plugin(module)
+problem = Problem.from_dict({problem.to_dict()!r})
+x, w, b = problem.materialize({case.device!r})  # the exact tensors the gate passed, layout included
+print("problem:", problem.describe())
+expected = reference(*problem.tensors(), **problem.kwargs())
+try:
+    got = impls.get({case.impl.name!r}).fn(x, w, b, **problem.kwargs())
+except Exception as exc:
+    print("implementation raised:", type(exc).__name__, exc)
+    sys.exit(1)
+print("reference shape", tuple(expected.shape), "| implementation shape", tuple(got.shape), got.dtype)
+if got.shape == expected.shape:
+    got64 = got.detach().cpu().to(expected.dtype)
+    difference = (got64 - expected).abs()
+    order = torch.argsort(torch.nan_to_num(difference.flatten(), nan=float("inf")), descending=True)
+    print(f"{{'index':>20}} {{'reference':>24}} {{'implementation':>24}} {{'difference':>12}}")
+    for flat in order[:10].tolist():
+        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape))
+        print(f"{{str(list(index)):>20}} {{str(expected[index].item()):>24}} {{str(got64[index].item()):>24}} "
+              f"{{difference[index].item():12.4g}}")
+'''
 
 
 @dataclass
@@ -180,9 +245,6 @@ class Evaluation:
         x, w, b = self.values
         return None if b is None else reference(x, w, None, **self.problem.kwargs())
 
-    def allowance(self) -> torch.Tensor:
-        return oracles.allowance(self.M, self.K, self.y_ref, self.case.precision, self.y_ref_without_bias)
-
     @cached_property
     def M(self) -> torch.Tensor:
         return magnitude(self.values, self.problem)
@@ -190,6 +252,9 @@ class Evaluation:
     @cached_property
     def K(self) -> torch.Tensor:
         return term_count(self.values, self.problem)
+
+    def allowance(self) -> torch.Tensor:
+        return oracles.allowance(self.M, self.K, self.y_ref, self.case.precision, self.y_ref_without_bias)
 
     def untrusted_reason(self) -> str | None:
         g = self.geometry

@@ -100,10 +100,12 @@ class Finding:
     check: str
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
+    picture: dict[str, Any] | None = None  # the error over the output slice holding the worst element
 
     def render(self) -> str:
         lines = [f"{self.check}: {self.summary}"]
-        lines += [f"  {key}: {value}" for key, value in self.details.items()]
+        for key, value in self.details.items():
+            lines.append(f"  {key}: " + str(value).replace("\n", "\n    "))
         return "\n".join(lines)
 
 
@@ -139,6 +141,21 @@ def _scalar(value: torch.Tensor) -> float | str:
     return str(item) if isinstance(item, complex) else item
 
 
+def error_picture(error: torch.Tensor, index: tuple[int, ...], title: str, window: int = 48) -> dict[str, Any]:
+    """The last two axes of ``error`` through ``index`` (one row for 1d outputs), cropped to a
+    ``window`` around the worst element: plain lists, for the report's picture."""
+    lead = index[:-2] if error.dim() >= 2 else ()
+    plane = error[lead] if lead else error
+    plane = plane.reshape(1, -1) if plane.dim() == 1 else plane
+    row, col = (index[-2], index[-1]) if error.dim() >= 2 else (0, index[-1])
+    top, left = max(row - window // 2, 0), max(col - window // 2, 0)
+    crop = plane[top:top + window, left:left + window].to(torch.float64)
+    values = [[None if not math.isfinite(v) else v for v in line] for line in crop.tolist()]
+    axes = [f"axis {error.dim() - 2}", f"axis {error.dim() - 1}"] if error.dim() >= 2 else ["", "axis 0"]
+    return {"title": title, "values": values, "marked": [row - top, col - left], "origin": [top, left],
+            "slice": list(lead), "axes": axes}
+
+
 def check_shape(y: torch.Tensor, expected_shape: tuple[int, ...], dtype: torch.dtype,
                 device: str) -> Finding | None:
     """Output shape from the formula, the input's dtype, and the input's device."""
@@ -166,10 +183,12 @@ def check_exact(y: torch.Tensor, y_ref: torch.Tensor, dtype: torch.dtype) -> Fin
         return Finding("exact", f"shape {tuple(y_cpu.shape)} != {tuple(expected.shape)}")
     wrong = y_cpu != expected
     index = tuple(int(i) for i in wrong.nonzero()[0])
+    difference = (y_cpu.to(y_ref.dtype) - y_ref).abs()
     return Finding("exact", f"{int(wrong.sum())} of {wrong.numel()} elements differ from the exact "
                    f"integer answer", {"first wrong element": list(index),
                                        "got": _scalar(y_cpu[index].to(y_ref.dtype)),
-                                       "expected": _scalar(y_ref[index])})
+                                       "expected": _scalar(y_ref[index])},
+                   error_picture(torch.nan_to_num(difference, nan=math.inf), index, "|got - exact|"))
 
 
 # Calibrated with benchmarks/calibrate_statistical.py (150 problems per row, 2-core x86-64, torch 2.13
@@ -209,8 +228,10 @@ def exceedance(check: str, y: torch.Tensor, target: torch.Tensor, allowed: torch
     if not exceeded.any():
         return None
     worst = worst_element(y64, target, allowed, M, K, dtype)
+    ratio = torch.nan_to_num((y64 - target).abs() / allowed, nan=math.inf)
+    picture = error_picture(ratio, tuple(worst["index"]), "error / allowance")
     return Finding(check, f"{int(exceeded.sum())} of {exceeded.numel()} elements exceed the "
-                   f"rounding-error allowance (worst {worst['error/allowance']:.3g}x)", worst)
+                   f"rounding-error allowance (worst {worst['error/allowance']:.3g}x)", worst, picture)
 
 
 def statistical_rms(y64: torch.Tensor, y_ref: torch.Tensor, M: torch.Tensor, K: torch.Tensor,

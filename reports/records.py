@@ -1,0 +1,179 @@
+"""Crash-safe discrepancy records and their merge into ``report.json``.
+
+Each process appends records as JSON lines to its own file (``records-<worker>.jsonl``), flushed and
+fsynced the moment a discrepancy is found: a run killed with SIGKILL leaves every earlier record
+readable. At the end of a run (or afterwards, by ``python -m reports merge DIR``) the files merge into
+``report.json``. Reading never executes anything: records are JSON, never pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPORT_NAME = "report.json"
+RECORD_GLOB = "records-*.jsonl"
+TALLY_GLOB = "tally-*.json"
+REQUIRED_KEYS = ("impl", "device", "dtype", "check", "problem", "repro")
+
+
+class ReportError(ValueError):
+    """A report or record file that cannot be read; the message names the file and the fault."""
+
+
+class RecordWriter:
+    """Appends one JSON object per line to ``directory/records-<worker>.jsonl``, durably."""
+
+    def __init__(self, directory: str | Path, worker: str) -> None:
+        self.path = Path(directory) / f"records-{worker}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, default=str, allow_nan=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def read_records(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every readable record of a JSON-lines file, and one problem line per unreadable one (a torn
+    last line from a killed run, a malformed or incomplete record)."""
+    path = Path(path)
+    records, problems = [], []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        return [], [f"{path}: cannot be read ({exc.strerror})"]
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{number}: not a JSON record ({exc.msg}); skipped")
+            continue
+        missing = [key for key in REQUIRED_KEYS if not isinstance(record, dict) or key not in record]
+        if missing:
+            problems.append(f"{path}:{number}: record lacks {', '.join(missing)}; skipped")
+            continue
+        records.append(record)
+    return records, problems
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A ``report.json``, checked for the shape this project writes; one clear line if it is not."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: not a JSON report ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("discrepancies"), list):
+        raise ReportError(f"{path}: not a convt-conformance report (no 'discrepancies' list)")
+    for number, record in enumerate(data["discrepancies"], 1):
+        missing = [key for key in REQUIRED_KEYS if not isinstance(record, dict) or key not in record]
+        if missing:
+            raise ReportError(f"{path}: discrepancy {number} lacks {', '.join(missing)}")
+    data.setdefault("summary", {})
+    return data
+
+
+@dataclass
+class Summary:
+    """Counts merged from every process of a run."""
+
+    examples: dict[tuple[str, str], int] = field(default_factory=dict)
+    failed: dict[tuple[str, str], int] = field(default_factory=dict)
+    known: dict[tuple[str, str], int] = field(default_factory=dict)
+    regions: dict[str, int] = field(default_factory=dict)
+    rules_matched: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, key: Any, n: int = 1) -> None:
+        counter = getattr(self, name)
+        counter[key] = counter.get(key, 0) + n
+
+    def checks_run(self) -> set[str]:
+        return {check for _, check in self.examples}
+
+    def to_tally(self) -> dict[str, Any]:
+        """The raw counts as JSON (what one process sends or writes for a later merge)."""
+        pairs = lambda counter: [[*key, n] for key, n in counter.items()]  # noqa: E731
+        return {"examples": pairs(self.examples), "failed": pairs(self.failed), "known": pairs(self.known),
+                "regions": dict(self.regions), "rules_matched": dict(self.rules_matched)}
+
+    def add(self, tally: dict[str, Any]) -> None:
+        for name in ("examples", "failed", "known"):
+            counter = getattr(self, name)
+            for impl, check, n in tally.get(name, []):
+                counter[(impl, check)] = counter.get((impl, check), 0) + n
+        for name in ("regions", "rules_matched"):
+            counter = getattr(self, name)
+            for key, n in tally.get(name, {}).items():
+                counter[key] = counter.get(key, 0) + n
+
+    def as_dict(self) -> dict[str, Any]:
+        keys = sorted(set(self.examples) | set(self.failed) | set(self.known))
+        rows = [{"impl": impl, "check": check, "examples": self.examples.get((impl, check), 0),
+                 "failed": self.failed.get((impl, check), 0), "known": self.known.get((impl, check), 0)}
+                for impl, check in keys]
+        for row in rows:
+            row["passed"] = max(row["examples"] - row["failed"] - row["known"], 0)
+            row["verdict"] = "fail" if row["failed"] else ("known" if row["known"] else "pass")
+        return {"table": rows, "implementations": sorted({r["impl"] for r in rows}),
+                "checks": sorted({r["check"] for r in rows}), "regions": self.regions,
+                "rules_matched": self.rules_matched}
+
+
+def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Merge every worker's records and tallies under ``directory`` into ``report.json``; returns the
+    report and the problems met (malformed lines or files are skipped, never fatal)."""
+    directory = Path(directory)
+    records, problems = [], []
+    for path in sorted(directory.glob(RECORD_GLOB)):
+        found, trouble = read_records(path)
+        records += found
+        problems += trouble
+    summary = Summary()
+    for path in sorted(directory.glob(TALLY_GLOB)):
+        try:
+            summary.add(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
+            problems.append(f"{path}: unreadable tally ({exc}); skipped")
+    merged_summary = summary.as_dict()
+    merged_summary.update(extra_summary or {})
+    merged_summary["verdict"] = _verdict(records)
+    report = {"discrepancies": _deduplicated(records), "summary": merged_summary}
+    write_json(directory / REPORT_NAME, report)
+    return report, problems
+
+
+def _verdict(records: Iterable[dict[str, Any]]) -> str:
+    statuses = [record.get("status", "unexpected") for record in records]
+    return "fail" if "unexpected" in statuses else "pass"
+
+
+def _deduplicated(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (implementation, device, dtype, check, status, problem)."""
+    seen, unique = set(), []
+    for record in records:
+        key = json.dumps([record.get(k) for k in ("impl", "device", "dtype", "check", "status", "problem")],
+                         sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    return unique

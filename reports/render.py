@@ -1,0 +1,149 @@
+"""Documents from a report: ``report.md`` (a summary fit for a CI job summary or a pull-request
+comment) and ``report.html`` (one self-contained file with a picture per discrepancy).
+
+Every string that came from an implementation or a run is escaped in HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+
+def _table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return report.get("summary", {}).get("table", [])
+
+
+def _counts(report: dict[str, Any]) -> dict[str, int]:
+    statuses = [d.get("status", "unexpected") for d in report["discrepancies"]]
+    return {"unexpected": statuses.count("unexpected"), "known": statuses.count("known")}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """A summary table (implementation x check) and each discrepancy with its reproduce command."""
+    summary = report.get("summary", {})
+    counts = _counts(report)
+    verdict = "FAIL" if counts["unexpected"] else "PASS"
+    lines = [f"# convt-conformance: {verdict}", "",
+             f"{counts['unexpected']} unexpected discrepancies, {counts['known']} known "
+             f"(declared in the expectations).", ""]
+    env = summary.get("environment") or {}
+    if env:
+        lines += [f"Environment: torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
+                  f"GPU {env.get('gpu')}, CPU {env.get('cpu')}, Python {env.get('python')}; profile "
+                  f"`{summary.get('profile')}`.", ""]
+    rows = _table_rows(report)
+    if rows:
+        lines += ["| implementation | check | examples | passed | failed | known |", "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['impl']} | {r['check']} | {r['examples']} | {r['passed']} | {r['failed']} | {r['known']} |"
+                  for r in rows]
+        lines.append("")
+    for stale in summary.get("stale_rules", []):
+        lines.append(f"- stale expectation `{stale['id']}`: matched nothing in this run")
+    for status, title in (("unexpected", "Discrepancies"), ("known", "Known discrepancies (first example each)")):
+        found = [d for d in report["discrepancies"] if d.get("status", "unexpected") == status]
+        if not found:
+            continue
+        lines += ["", f"## {title}", ""]
+        for number, d in enumerate(found, 1):
+            lines += [f"### {number}. `{d['impl']}` on {d['device']} {d['dtype']}: {d['check']}", "",
+                      f"{d.get('summary', '')}", "", f"Problem: `{d.get('descriptor', '')}`", ""]
+            if d.get("rule"):
+                lines += [f"Known: `{d['rule']['id']}`: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
+            lines += ["```", d["repro"], "```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _picture_png(picture: dict[str, Any]) -> str | None:
+    """The error over the output slice holding the worst element, as a base64 PNG (matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        return None
+    values = np.array([[np.nan if v is None else v for v in row] for row in picture["values"]], dtype=float)
+    figure, axes = plt.subplots(figsize=(min(2 + values.shape[1] * 0.35, 9), min(1.5 + values.shape[0] * 0.35, 7)))
+    image = axes.imshow(values, cmap="magma", interpolation="nearest", aspect="auto")
+    row, col = picture["marked"]
+    axes.plot(col, row, marker="s", markersize=12, markerfacecolor="none", markeredgecolor="cyan", markeredgewidth=2)
+    top, left = picture.get("origin", [0, 0])
+    row_axis, column_axis = picture.get("axes", ["", ""])
+    axes.set_xlabel(f"output {column_axis}, from index {left}")
+    axes.set_ylabel(f"output {row_axis}, from index {top}" if row_axis else "")
+    lead = ", ".join(str(i) for i in picture.get("slice", []))
+    axes.set_title(f"{picture['title']} over output[{lead + ', ' if lead else ''}...]; worst element boxed",
+                   fontsize=9)
+    figure.colorbar(image, ax=axes)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+td.n{text-align:right}.fail{color:#b00020;font-weight:bold}.known{color:#8a6d00}.pass{color:#1b5e20}
+pre{background:#f5f5f5;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
+section{border-top:2px solid #ddd;margin-top:2rem}"""
+
+
+def html_document(report: dict[str, Any]) -> str:
+    """One self-contained HTML file: summary table, then per discrepancy its details, picture,
+    explanation and reproduce command. Everything from the run is escaped."""
+    e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
+    summary = report.get("summary", {})
+    counts = _counts(report)
+    verdict = "fail" if counts["unexpected"] else "pass"
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>convt-conformance report</title>",
+             f"<style>{_STYLE}</style></head><body>",
+             f"<h1>convt-conformance: <span class='{verdict}'>{verdict.upper()}</span></h1>",
+             f"<p>{counts['unexpected']} unexpected discrepancies, {counts['known']} known.</p>"]
+    env = summary.get("environment") or {}
+    if env:
+        parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in env.items())
+                     + "</table>")
+    rows = _table_rows(report)
+    if rows:
+        parts.append("<table><tr><th>implementation</th><th>check</th><th>examples</th><th>passed</th>"
+                     "<th>failed</th><th>known</th><th>verdict</th></tr>")
+        for r in rows:
+            parts.append(f"<tr><td>{e(r['impl'])}</td><td>{e(r['check'])}</td><td class='n'>{r['examples']}</td>"
+                         f"<td class='n'>{r['passed']}</td><td class='n'>{r['failed']}</td>"
+                         f"<td class='n'>{r['known']}</td><td class='{e(r['verdict'])}'>{e(r['verdict'])}</td></tr>")
+        parts.append("</table>")
+    for number, d in enumerate(report["discrepancies"], 1):
+        status = d.get("status", "unexpected")
+        parts.append(f"<section><h2>{number}. <span class='{'fail' if status == 'unexpected' else 'known'}'>"
+                     f"{e(status)}</span> {e(d['impl'])} on {e(d['device'])} {e(d['dtype'])}: {e(d['check'])}</h2>")
+        parts.append(f"<p>{e(d.get('summary', ''))}</p><p>Problem: <code>{e(d.get('descriptor', ''))}</code></p>")
+        if d.get("rule"):
+            parts.append(f"<p>Known discrepancy <code>{e(d['rule']['id'])}</code>: {e(d['rule']['reason'])} "
+                         f"{e(d['rule'].get('link', ''))}</p>")
+        details = {k: v for k, v in (d.get("details") or {}).items() if k != "explanation"}
+        if details:
+            parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in details.items())
+                         + "</table>")
+        if d.get("picture"):
+            png = _picture_png(d["picture"])
+            if png:
+                parts.append(f"<img alt='error over the output slice' src='data:image/png;base64,{png}'>")
+        explanation = (d.get("details") or {}).get("explanation")
+        if explanation:
+            parts.append(f"<h3>Which products sum into the worst element</h3><pre>{e(explanation)}</pre>")
+        parts.append(f"<h3>Reproduce</h3><pre>{e(d['repro'])}</pre>")
+        parts.append(f"<details><summary>standalone script</summary><pre>{e(d.get('script', ''))}</pre></details>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_documents(report: dict[str, Any], directory: str | Path) -> None:
+    directory = Path(directory)
+    (directory / "report.md").write_text(markdown(report), encoding="utf-8")
+    (directory / "report.html").write_text(html_document(report), encoding="utf-8")

@@ -1,0 +1,96 @@
+"""``python -m suites repro``: rerun one check on one problem and show the explanation.
+
+    python -m suites repro --impl NAME --device cpu --check bound --problem '{...}' [--impl-module M]
+    python -m suites repro --record reports/out/report.json [--index 1]
+
+Exit status: 1 when the discrepancy reproduces, 0 when it does not, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import impls
+from reports.records import ReportError, read_report
+
+from .checks import CHECKS, Refused, Untrusted
+from .harness import Case
+from .problem import Problem
+
+
+class UsageProblem(ValueError):
+    """Bad input on the command line or in a record; the message is one line."""
+
+
+def _problem(text: str, where: str) -> Problem:
+    try:
+        data = json.loads(text) if isinstance(text, str) else text
+        return Problem.from_dict(data)
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise UsageProblem(f"{where}: not a problem ({exc})") from None
+
+
+def _from_record(path: str, index: int) -> tuple[str, str, str, str, Problem, list[str]]:
+    report = read_report(path)
+    found = report["discrepancies"]
+    if not 1 <= index <= len(found):
+        raise UsageProblem(f"{path}: has {len(found)} discrepancies, no number {index}")
+    record = found[index - 1]
+    return (record["impl"], record["device"], record["dtype"], record["check"],
+            _problem(record["problem"], f"{path} discrepancy {index}"), list(record.get("plugin_modules", [])))
+
+
+def repro(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m suites repro", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--record", help="a report.json to take the discrepancy from")
+    parser.add_argument("--index", type=int, default=1, help="which discrepancy of --record (from 1)")
+    parser.add_argument("--impl")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--check", choices=sorted(CHECKS) + ["statistical"])
+    parser.add_argument("--problem", help="the problem as JSON (as the record's repro line gives it)")
+    parser.add_argument("--impl-module", action="append", default=[])
+    args = parser.parse_args(argv)
+    if args.record:
+        name, device, dtype, check, problem, modules = _from_record(args.record, args.index)
+    else:
+        if not (args.impl and args.check and args.problem):
+            raise UsageProblem("give --record, or all of --impl, --check and --problem")
+        name, device, check, modules = args.impl, args.device, args.check, []
+        problem = _problem(args.problem, "--problem")
+        dtype = problem.dtype
+    for module in modules + args.impl_module:
+        impls.load_plugin(module)
+    case = Case(impls.get(name), device, dtype)
+    check = "bound" if check == "statistical" else check
+    print(f"{case.id} {check}: {problem.describe()}")
+    try:
+        finding = CHECKS[check](case, problem)
+    except Untrusted as untrusted:
+        print(f"not evidence: {untrusted}")
+        return 0
+    except Refused as refused:
+        finding = refused.finding
+    if finding is None:
+        print("not reproduced: the check passes")
+        return 0
+    print(f"reproduced: {finding.render()}")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] != "repro":
+        print("usage: python -m suites repro ...  (see python -m suites repro --help)", file=sys.stderr)
+        return 2
+    try:
+        return repro(argv[1:])
+    except (UsageProblem, ReportError, impls.PluginError, impls.RegistryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
