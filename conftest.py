@@ -58,7 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     report_dir = Path(config.getoption("report_dir"))
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
-    if worker == "main":  # the controller (or a run without xdist) starts the folder afresh
+    config.stash[_IS_GATE] = _runs_the_suites(config)
+    if worker == "main" and config.stash[_IS_GATE]:  # the controller (or a run without xdist) starts afresh
         _clear_previous_run(report_dir)
     harness.RUN.writer = RecordWriter(report_dir, worker)
     harness.RUN.corpus_dir = str(report_dir / "corpus")
@@ -79,6 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 _SELECTED = pytest.StashKey[list]()
 _CORPUS = pytest.StashKey[list]()
+_IS_GATE = pytest.StashKey[bool]()  # whether this session runs the suites (not only the harness's tests)
 _CORPUS_PROBLEMS = pytest.StashKey[list]()
 
 
@@ -128,6 +130,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: 0 if item.module.__name__ == "suites.test_corpus" else 1)
 
 
+def _runs_the_suites(config: pytest.Config) -> bool:
+    """Whether this session includes the conformance suites (and so writes reports)."""
+    suites = Path(__file__).parent / "suites"
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == suites or suites in path.parents or path in suites.parents:
+            return True
+    return False
+
+
 # -- the run summary (pytest-xdist workers send their tallies to the controller) -----------------
 def pytest_sessionfinish(session: pytest.Session) -> None:
     from reports.records import merge, write_json
@@ -140,7 +152,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if worker is not None:
         config.workeroutput["convt_tally"] = RUN.tally.to_tally()
         return
-    if not RUN.tally.examples:
+    if not RUN.tally.examples or not config.stash.get(_IS_GATE, False):
         return
     write_json(report_dir / "tally-main.json", RUN.tally.to_tally())
     stale = expectations.stale(RUN.rules, set(RUN.tally.rules_matched), {i for i, _ in RUN.tally.examples},
@@ -169,7 +181,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     from suites.harness import RUN
 
     tally = RUN.tally
-    if not tally.examples or hasattr(config, "workerinput"):
+    if not tally.examples or hasattr(config, "workerinput") or not config.stash.get(_IS_GATE, False):
         return
     write = terminalreporter.write_line
     terminalreporter.section("convt-conformance summary")

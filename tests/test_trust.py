@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 
 import impls
+from suites.checks import Untrusted, run_check
 from suites.harness import Case, Evaluation
 from suites.problem import Problem
-from suites.test_values import _trusted
 
 
 def evaluation(**changes) -> Evaluation:
@@ -44,6 +44,17 @@ def test_a_dead_input_channel_is_not_evidence():
 
 @given(st.just(None))
 def test_untrusted_problems_are_redrawn_by_the_value_tests(_):
-    _trusted(evaluation())  # passes through
-    with pytest.raises(UnsatisfiedAssumption):
-        _trusted(evaluation(input_shape=(1, 2, 1), padding=(1,)))
+    naive = Case(impls.get("naive"), "cpu", "float32")
+    vacuous = evaluation(input_shape=(1, 2, 1), padding=(1,)).problem
+    for check in ("exact", "bound", "adjoint"):
+        with pytest.raises(UnsatisfiedAssumption):
+            run_check(naive, vacuous.replace(values="int" if check == "exact" else "real"), check)
+    run_check(naive, evaluation().problem, "bound")  # an ordinary problem is checked and passes
+
+
+def test_a_replay_of_a_vacuous_problem_says_so():
+    from suites.checks import exact
+
+    with pytest.raises(Untrusted, match="kernel tap never reaches"):
+        exact(Case(impls.get("naive"), "cpu", "float32"), evaluation(input_shape=(1, 2, 1), padding=(1,),
+                                                                      values="int").problem)

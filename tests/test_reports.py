@@ -1,0 +1,150 @@
+"""Reports: a planted bug yields report.json/.md/.html whose reproduce commands and scripts
+reproduce it; a killed run loses no record; diffs list new and fixed discrepancies; malformed files
+give one clear line and never stop the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reports import diff as diffing
+from reports.records import RecordWriter, ReportError, merge, read_records, read_report
+from reports.render import html_document, markdown
+
+from .conftest import PLANTED, ROOT
+
+BUGS = str(PLANTED / "oracle_bugs.py")
+
+
+def test_a_planted_bug_produces_reports_that_reproduce(tmp_path, gate):
+    out = tmp_path / "out"
+    run = gate("--impl-module", BUGS, "--impl", "bug-exact-group0-bias", "--dtype", "float32",
+               "--report-dir", str(out), "-k", "test_exact or test_bound")
+    assert run.returncode == 1
+    report = read_report(out / "report.json")
+    unexpected = [d for d in report["discrepancies"] if d["status"] == "unexpected"]
+    assert {d["check"] for d in unexpected} >= {"exact", "bound"}
+    assert report["summary"]["environment"]["torch"] and report["summary"]["table"]
+    assert "bug-exact-group0-bias" in (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "Which products sum into the worst element" in html
+    for record in unexpected:
+        activated = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        replay = subprocess.run(record["repro"], shell=True, cwd=ROOT, capture_output=True, text=True, env=activated)
+        assert replay.returncode == 1 and "reproduced:" in replay.stdout, replay.stdout + replay.stderr
+        script = subprocess.run([sys.executable, "-c", record["script"]], cwd=ROOT, capture_output=True, text=True)
+        assert script.returncode == 0 and "reference" in script.stdout and "implementation" in script.stdout
+        differences = [float(line.split()[-1]) for line in script.stdout.splitlines() if line.strip().startswith("[")]
+        assert differences and max(differences) > 0
+    corpus = list((out / "corpus").glob("*.json"))
+    assert corpus, "minimized failures are saved for the next run to replay"
+
+
+def test_a_killed_run_keeps_every_record_found_before_the_kill(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
+               "--impl-module", BUGS, "--impl-module", str(PLANTED / "slow.py"),
+               "--impl", "bug-shape-drops-output-padding", "--impl", "slow-correct", "--dtype", "float32",
+               "--report-dir", str(out), "-k", "not test_replay"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    records_file = out / "records-main.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if records_file.exists() and len(records_file.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be killed"
+    found_before = len(records_file.read_text().splitlines())
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    records, problems = read_records(records_file)
+    assert len(records) >= found_before >= 2 and not problems
+    merged = subprocess.run([sys.executable, "-m", "reports", "merge", str(out)], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert merged.returncode == 0, merged.stderr
+    assert len(read_report(out / "report.json")["discrepancies"]) >= 2
+    assert (out / "report.html").exists() and (out / "report.md").exists()
+
+
+def test_a_diff_lists_the_planted_bug_as_new_and_as_fixed(tmp_path, gate):
+    with_bug, without = tmp_path / "with", tmp_path / "without"
+    common = ["--impl-module", BUGS, "--dtype", "float32", "-k", "test_exact and not test_replay"]
+    gate(*common, "--impl", "naive", "--impl", "bug-exact-group0-bias", "--report-dir", str(with_bug))
+    gate(*common, "--impl", "naive", "--report-dir", str(without))
+    fixed = subprocess.run([sys.executable, "-m", "reports", "diff", str(with_bug / "report.json"),
+                            str(without / "report.json")], cwd=ROOT, capture_output=True, text=True)
+    assert fixed.returncode == 0 and "## Fixed" in fixed.stdout and "bug-exact-group0-bias" in fixed.stdout
+    new = subprocess.run([sys.executable, "-m", "reports", "diff", str(without / "report.json"),
+                          str(with_bug / "report.json")], cwd=ROOT, capture_output=True, text=True)
+    assert new.returncode == 1 and "## New" in new.stdout and "python -m suites repro" in new.stdout
+
+
+def record(**changes):
+    base = {"impl": "k", "device": "cpu", "dtype": "float32", "check": "bound", "problem": {}, "repro": "r",
+            "status": "unexpected", "details": {"error/allowance": 3.0}}
+    return {**base, **changes}
+
+
+def test_torn_and_malformed_lines_are_skipped_with_one_line_each(tmp_path):
+    path = tmp_path / "records-gw0.jsonl"
+    writer = RecordWriter(tmp_path, "gw0")
+    writer.write(record())
+    with path.open("a") as handle:
+        handle.write('{"impl": "k", "no": "repro"}\n')
+        handle.write('{"impl": "torn by a kil')
+    records, problems = read_records(path)
+    assert len(records) == 1 and len(problems) == 2
+    assert all(str(path) in p and "\n" not in p for p in problems)
+    report, merge_problems = merge(tmp_path)
+    assert len(report["discrepancies"]) == 1 and len(merge_problems) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "not a JSON report"),
+    ('{"x": 1}', "no 'discrepancies' list"),
+    ('{"discrepancies": [{"impl": "k"}]}', "discrepancy 1 lacks"),
+])
+def test_a_corrupt_report_is_named_in_one_line(tmp_path, content, message):
+    path = tmp_path / "report.json"
+    path.write_text(content)
+    with pytest.raises(ReportError) as raised:
+        read_report(path)
+    assert message in str(raised.value) and str(path) in str(raised.value)
+    cli = subprocess.run([sys.executable, "-m", "reports", "diff", str(path), str(path)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "Traceback" not in cli.stderr
+
+
+def test_strings_from_implementations_are_escaped_in_html():
+    evil = "<script>alert(1)</script>"
+    report = {"discrepancies": [record(impl=evil, summary=evil, descriptor=evil, script=evil,
+                                       details={"explanation": evil, "got": evil})], "summary": {}}
+    page = html_document(report)
+    assert evil not in page and "&lt;script&gt;" in page
+    assert evil in markdown(report)  # Markdown is text; the renderer that shows it escapes
+
+
+def test_diff_reports_changed_magnitudes():
+    old = {"discrepancies": [record(details={"error/allowance": 3.0})]}
+    new = {"discrepancies": [record(details={"error/allowance": 300.0})]}
+    changes = diffing.diff(old, new)
+    assert not changes["new"] and not changes["fixed"] and changes["changed"]
+    assert "| 3 | 300 |" in diffing.markdown(changes, "a", "b")
+
+
+def test_a_malformed_corpus_file_is_named_and_the_run_goes_on(tmp_path, gate):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bad.json").write_text("{not json")
+    (corpus / "wrong.json").write_text(json.dumps({"problem": {"input_shape": [1]}, "checks": ["exact"]}))
+    run = gate("--impl", "naive", "--dtype", "float32", "--corpus", str(corpus), "-k", "test_shape")
+    assert run.returncode == 0, run.output[-2000:]
+    assert "bad.json: not a corpus entry" in run.output and "wrong.json: not a corpus entry" in run.output
