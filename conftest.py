@@ -20,6 +20,8 @@ settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None
                           print_blob=True, suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("dev", max_examples=60, deadline=None, print_blob=True,
                           suppress_health_check=_SLOW_CHECKS)
+settings.register_profile("soak", max_examples=1_000, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("fuzz", max_examples=5_000, deadline=None, print_blob=True,
                           database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
                           suppress_health_check=_SLOW_CHECKS)
@@ -162,7 +164,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
         "rules": {r.id: {"reason": r.reason, "link": r.link} for r in RUN.rules},
         "profile": config.getoption("hypothesis_profile", None) or os.environ.get("CONVT_PROFILE", "ci")})
-    write_documents(report, report_dir)
+    try:
+        write_documents(report, report_dir)
+    except Exception as exc:  # noqa: BLE001  (report.json is written; the documents can be redone)
+        problems.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
+                        f"retry with: python -m reports render {report_dir / 'report.json'}")
     config.stash[_REPORT_PROBLEMS] = problems
 
 

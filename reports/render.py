@@ -68,6 +68,13 @@ def _picture_png(picture: dict[str, Any]) -> str | None:
     except ImportError:
         return None
     values = np.array([[np.nan if v is None else v for v in row] for row in picture["values"]], dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    # Errors span many orders of magnitude: plot log10, with zeros at the floor of the finite ones.
+    positive = values[finite & (values > 0)]
+    floor = positive.min() if positive.size else 1.0
+    values = np.where(finite, np.log10(np.clip(values, floor, None)), np.nan)
     figure, axes = plt.subplots(figsize=(min(2 + values.shape[1] * 0.35, 9), min(1.5 + values.shape[0] * 0.35, 7)))
     image = axes.imshow(values, cmap="magma", interpolation="nearest", aspect="auto")
     row, col = picture["marked"]
@@ -77,7 +84,7 @@ def _picture_png(picture: dict[str, Any]) -> str | None:
     axes.set_xlabel(f"output {column_axis}, from index {left}")
     axes.set_ylabel(f"output {row_axis}, from index {top}" if row_axis else "")
     lead = ", ".join(str(i) for i in picture.get("slice", []))
-    axes.set_title(f"{picture['title']} over output[{lead + ', ' if lead else ''}...]; worst element boxed",
+    axes.set_title(f"log10 {picture['title']} over output[{lead + ', ' if lead else ''}...]; worst element boxed",
                    fontsize=9)
     figure.colorbar(image, ax=axes)
     buffer = io.BytesIO()
@@ -130,7 +137,11 @@ def html_document(report: dict[str, Any]) -> str:
             parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in details.items())
                          + "</table>")
         if d.get("picture"):
-            png = _picture_png(d["picture"])
+            try:
+                png = _picture_png(d["picture"])
+            except Exception as exc:  # noqa: BLE001  (a picture must never cost the report)
+                png = None
+                parts.append(f"<p>(no picture: {e(type(exc).__name__)}: {e(exc)})</p>")
             if png:
                 parts.append(f"<img alt='error over the output slice' src='data:image/png;base64,{png}'>")
         explanation = (d.get("details") or {}).get("explanation")
