@@ -13,10 +13,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from hypothesis import event, reject, target
+from hypothesis import strategies as st
 
 from . import oracles
 from .harness import Case, Evaluation, conclude, label
 from .problem import Problem, Tensors, magnitude, term_count
+from .strategies import invalid_problems, problems
 
 
 class Untrusted(Exception):
@@ -213,3 +215,21 @@ def run_check(case: Case, problem: Problem, check: str) -> None:
         target(min(stats["max"], 1e6), label="max error / allowance")
         target(min(stats["rms"], 1e6), label="RMS normalized error")
     conclude(case, problem, check, finding)
+
+
+# How each check's problems are drawn (the tests and benchmarks/kill_rates.py share this).
+OTHER_LAYOUTS = ("channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
+_DRAWS: dict[str, dict] = {
+    "shape": {}, "empty-batch": {"batch": 0}, "exact": {"values": "int", "min_batch": 1},
+    "bound": {"values": "real", "min_batch": 1}, "adjoint": {"values": "real", "min_batch": 1},
+    "valid-refused": {}, "inputs-unmodified": {}, "determinism": {},
+    "layout": {"values": "real", "min_batch": 1, "layouts": OTHER_LAYOUTS},
+    "special-values": {"values": "special"},
+}
+
+
+def problems_for(check: str, case: Case) -> st.SearchStrategy[Problem]:
+    """The problems a check is run on, for one case."""
+    if check == "invalid-accepted":
+        return invalid_problems(dims=case.impl.dims, dtype=case.dtype_name)
+    return problems(dims=case.impl.dims, dtype=case.dtype_name, **_DRAWS[check])

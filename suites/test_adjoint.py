@@ -3,13 +3,10 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .checks import run_check
+from .checks import problems_for, run_check
 from .harness import Case
-from .strategies import problems
 
 
 @given(data=st.data())
 def test_adjoint(case: Case, data: st.DataObject) -> None:
-    problem = data.draw(problems(dims=case.impl.dims, dtype=case.dtype_name, values="real", min_batch=1),
-                        label="problem")
-    run_check(case, problem, "adjoint")
+    run_check(case, data.draw(problems_for("adjoint", case), label="problem"), "adjoint")

@@ -3,18 +3,15 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .checks import run_check
+from .checks import problems_for, run_check
 from .harness import Case
-from .strategies import invalid_problems, problems
 
 
 @given(data=st.data())
 def test_invalid_raises(case: Case, data: st.DataObject) -> None:
-    problem = data.draw(invalid_problems(dims=case.impl.dims, dtype=case.dtype_name), label="problem")
-    run_check(case, problem, "invalid-accepted")
+    run_check(case, data.draw(problems_for("invalid-accepted", case), label="problem"), "invalid-accepted")
 
 
 @given(data=st.data())
 def test_valid_accepted(case: Case, data: st.DataObject) -> None:
-    run_check(case, data.draw(problems(dims=case.impl.dims, dtype=case.dtype_name), label="problem"),
-              "valid-refused")
+    run_check(case, data.draw(problems_for("valid-refused", case), label="problem"), "valid-refused")

@@ -5,20 +5,15 @@ problems that would pass vacuously (oracle 7)."""
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .checks import run_check
+from .checks import problems_for, run_check
 from .harness import Case
-from .strategies import problems
 
 
 @given(data=st.data())
 def test_exact(case: Case, data: st.DataObject) -> None:
-    problem = data.draw(problems(dims=case.impl.dims, dtype=case.dtype_name, values="int", min_batch=1),
-                        label="problem")
-    run_check(case, problem, "exact")
+    run_check(case, data.draw(problems_for("exact", case), label="problem"), "exact")
 
 
 @given(data=st.data())
 def test_bound(case: Case, data: st.DataObject) -> None:
-    problem = data.draw(problems(dims=case.impl.dims, dtype=case.dtype_name, values="real", min_batch=1),
-                        label="problem")
-    run_check(case, problem, "bound")
+    run_check(case, data.draw(problems_for("bound", case), label="problem"), "bound")

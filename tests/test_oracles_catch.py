@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from .conftest import PLANTED
+from .planted.catalog import CORRECT_MODULE as CORRECT
 
 BUGS = str(PLANTED / "oracle_bugs.py")
-CORRECT = str(PLANTED / "correct_variants.py")
 
 # planted bug -> (the test that must catch it, the check named in the report, dtype to run)
 PLANTED_BUGS = {

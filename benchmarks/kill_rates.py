@@ -1,0 +1,153 @@
+"""The suite's measured power: for each planted bug, the time until the gate's expected check first
+fails (before shrinking), the size of the minimized problem, and whether PyTorch's own OpInfo samples
+(``sample_inputs_conv_transpose*``), checked as PyTorch's test_ops checks a CPU kernel, catch it.
+
+    python benchmarks/kill_rates.py [--seeds 5] [--budget 2000]
+
+PyTorch's samples are checked two ways, as test_ops does: the result in float64 against torch's own
+float64 kernel (``torch.testing.assert_close`` defaults), and the float32 result on non-contiguous
+copies of the samples against the contiguous ones. (Planted bugs declared for half types only use
+float16 instead.) Needs ``expecttest`` (requirements-test.txt) for torch.testing._internal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from hypothesis import HealthCheck, Phase, find, given, seed, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import impls  # noqa: E402
+from suites.checks import CHECKS, Refused, Untrusted, problems_for  # noqa: E402
+from suites.environment import cpu_name  # noqa: E402
+from suites.harness import Case  # noqa: E402
+from tests.planted.catalog import EXPECTED, MODULES  # noqa: E402
+
+QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+class Found(Exception):
+    pass
+
+
+def finds(case: Case, check: str, problem) -> bool:
+    try:
+        finding = CHECKS[check](case, problem)
+    except Untrusted:
+        return False
+    except Refused as refused:
+        finding = refused.finding
+    return finding is not None
+
+
+def first_failure(case: Case, check: str, run_seed: int, budget: int) -> tuple[float, int] | None:
+    """Seconds and examples until the first failing example, without shrinking; None if not found."""
+    examples = [0]
+
+    @seed(run_seed)
+    @settings(max_examples=budget, phases=[Phase.generate], **QUIET)
+    @given(problems_for(check, case))
+    def search(problem):
+        examples[0] += 1
+        try:
+            failing = finds(case, check, problem)
+        except Exception:  # noqa: BLE001  (a crash of the planted kernel is a failure too)
+            failing = True
+        if failing:
+            raise Found
+
+    start = time.perf_counter()
+    try:
+        search()
+    except Found:
+        return time.perf_counter() - start, examples[0]
+    except BaseException as exc:  # noqa: BLE001  (Hypothesis may wrap the first failure)
+        if "Found" in type(exc).__name__ or "Found" in repr(exc):
+            return time.perf_counter() - start, examples[0]
+        raise
+    return None
+
+
+def minimized(case: Case, check: str) -> str:
+    """The minimal failing problem Hypothesis shrinks to, as a descriptor with its element count."""
+    try:
+        problem = find(problems_for(check, case), lambda p: finds(case, check, p),
+                       settings=settings(max_examples=3000, **QUIET))
+    except Exception as exc:  # noqa: BLE001  (NoSuchExample and friends)
+        return f"({type(exc).__name__})"
+    size = torch.Size(problem.input_shape).numel() + torch.Size(problem.weight_shape).numel()
+    return f"{size} elements: `{problem.describe()}`"
+
+
+def pytorch_samples_verdict(impl: impls.Implementation) -> str:
+    """'caught (...)' when any of PyTorch's OpInfo samples fails as test_ops would check it."""
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    ops = {int(o.name[-2]): o for o in op_db if o.name.startswith("nn.functional.conv_transpose")}
+    half_only = not {"float32", "float64"} & set(impl.dtypes)
+    reference_dtype = torch.float16 if half_only else torch.float64
+    layout_dtype = torch.float16 if half_only else torch.float32
+    for dims in impl.dims:
+        op = ops[dims]
+        for sample in op.sample_inputs("cpu", reference_dtype, requires_grad=False):
+            try:
+                got = impl.fn(sample.input, *sample.args, **sample.kwargs)
+                torch.testing.assert_close(got, op.op(sample.input, *sample.args, **sample.kwargs))
+            except Exception as exc:  # noqa: BLE001
+                return f"caught ({dims}d {str(reference_dtype)[6:]} sample: {type(exc).__name__})"
+        for sample in op.sample_inputs("cpu", layout_dtype, requires_grad=False):
+            try:
+                plain = impl.fn(sample.input, *sample.args, **sample.kwargs)
+                strided = sample.noncontiguous()
+                torch.testing.assert_close(impl.fn(strided.input, *strided.args, **strided.kwargs), plain)
+            except Exception as exc:  # noqa: BLE001
+                return f"caught ({dims}d non-contiguous sample: {type(exc).__name__})"
+    return "missed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5, help="random seeds per bug for the time to detection")
+    parser.add_argument("--budget", type=int, default=2000, help="examples per search before giving up")
+    args = parser.parse_args()
+    for module in MODULES:
+        impls.load_plugin(module)
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"Python {platform.python_version()}")
+    print("| planted bug | fault class | check | gate: median time to first failure (examples) | minimized problem "
+          "| PyTorch OpInfo samples |")
+    print("|---|---|---|---|---|---|")
+    ours = theirs = 0
+    all_times = []
+    for bug, (fault, check) in EXPECTED.items():
+        impl = impls.get(bug)
+        dtype = "float32" if "float32" in impl.dtypes else impl.dtypes[0]
+        case = Case(impl, "cpu", dtype)
+        runs = [first_failure(case, check, s, args.budget) for s in range(args.seeds)]
+        found = [r for r in runs if r is not None]
+        if found:
+            ours += 1
+            median = statistics.median(r[0] for r in found)
+            all_times.append(median)
+            detection = (f"{median * 1e3:.0f} ms ({statistics.median(r[1] for r in found):.0f}); "
+                         f"{len(found)}/{len(runs)} seeds")
+        else:
+            detection = f"not found in {args.budget} examples x {len(runs)} seeds"
+        verdict = pytorch_samples_verdict(impl)
+        theirs += verdict.startswith("caught")
+        print(f"| `{bug}` | {fault} | {check} | {detection} | {minimized(case, check)} | {verdict} |", flush=True)
+    total = len(EXPECTED)
+    print(f"\nkill rate: this suite {ours}/{total}, PyTorch's OpInfo samples {theirs}/{total}; "
+          f"median time to first failure over the caught bugs: {statistics.median(all_times) * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

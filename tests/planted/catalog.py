@@ -1,0 +1,36 @@
+"""Which check each planted bug must be caught by (the self-test and benchmarks/kill_rates.py)."""
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"))
+CORRECT_MODULE = str(HERE / "correct_variants.py")
+
+# planted bug -> (fault class in the bug history, section B, or the oracle it exists for; expected check)
+EXPECTED = {
+    "bug-shape-drops-output-padding": ("B2 output_padding dropped", "shape"),
+    "bug-exact-group0-bias": ("B9 every group uses group 0's bias", "exact"),
+    "bug-bound-tf32": ("B15 undeclared TF32 input rounding", "bound"),
+    "bug-adjoint-unflipped-stride-dilation": ("B11 kernel not flipped (stride>1, dilation>1)", "adjoint"),
+    "bug-errors-accepts-big-output-padding": ("B13 output_padding >= max(stride, dilation) accepted",
+                                              "invalid-accepted"),
+    "bug-errors-refuses-op-ge-stride": ("B13 refuses output_padding >= stride (ORT's domain)", "valid-refused"),
+    "bug-robust-modifies-input": ("writes into its input (1x1 kernels)", "inputs-unmodified"),
+    "bug-robust-assumes-contiguous": ("B18 assumes a contiguous weight", "layout"),
+    "bug-robust-nan-through-padding": ("B16 NaN/Inf through structural zeros", "special-values"),
+    "bug-robust-nondeterministic": ("B17 order-dependent result", "determinism"),
+    "bug-b1-output-padding-zero-fill": ("B1 output_padding as zero fill", "exact"),
+    "bug-b3-output-padding-as-input-padding": ("B3 output_padding as input padding", "shape"),
+    "bug-b4-output-padding-on-the-wrong-side": ("B4 padding on the wrong side", "exact"),
+    "bug-b5-dilated-extent": ("B5 dilated extent k+d-1", "shape"),
+    "bug-b6-dilation-ignored-with-stride": ("B6 dilation ignored when strided", "exact"),
+    "bug-b7-forward-semantics-3d": ("B7 transposed flag lost (3d)", "shape"),
+    "bug-b8-channel-swap": ("B8 in/out channel swap (Cin != Cout)", "exact"),
+    "bug-b9-groups-interleaved": ("B9 groups interleaved", "exact"),
+    "bug-b10-padding-as-input-padding": ("B10 padding as input pre-pad", "shape"),
+    "bug-b12-k1-fast-path": ("B12 k=1 fast path ignores stride", "exact"),
+    "bug-b13-accepts-empty-output": ("B13 output-size check missing", "invalid-accepted"),
+    "bug-b15-half-accumulation": ("B15 half-precision accumulation", "bound"),
+    "bug-b20-kernel-beyond-input": ("B20 col2im drops taps past the input", "exact"),
+}
+CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution")
