@@ -20,7 +20,7 @@ settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None
                           print_blob=True, suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("dev", max_examples=60, deadline=None, print_blob=True,
                           suppress_health_check=_SLOW_CHECKS)
-settings.register_profile("soak", max_examples=1_000, deadline=None, database=None, print_blob=True,
+settings.register_profile("soak", max_examples=400, deadline=None, database=None, print_blob=True,
                           suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("fuzz", max_examples=5_000, deadline=None, print_blob=True,
                           database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
