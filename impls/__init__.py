@@ -10,7 +10,7 @@ Plugin authors write::
         ...
 """
 
-from . import im2col, naive, torch_backends, zero_insertion  # noqa: F401  (registers the built-ins)
+from . import im2col, jax_backend, naive, onnxruntime_backend, torch_backends, zero_insertion  # noqa: F401  (registers the built-ins)  # noqa: F401  (optional extras: listed as unavailable when absent)
 from .registry import (
                        Implementation,
                        PluginError,

@@ -44,6 +44,7 @@ class Implementation:
     accumulation: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    missing: str | None = None  # why it cannot run at all here (an optional package not installed)
     extra: dict = field(default_factory=dict)
 
     def is_deterministic(self, device: str) -> bool:
@@ -55,13 +56,15 @@ class Implementation:
 
     @property
     def unavailable_reason(self) -> str | None:
+        if self.missing:
+            return self.missing
         if self.usable_devices:
             return None
         return "; ".join(f"{d}: {device_unavailable_reason(d)}" for d in self.devices)
 
     @property
     def available(self) -> bool:
-        return bool(self.usable_devices)
+        return not self.missing and bool(self.usable_devices)
 
 
 _REGISTRY: dict[str, Implementation] = {}
@@ -71,14 +74,15 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              dtypes: Sequence[str] = ("float32", "float64"),
              deterministic: bool | Sequence[str] = True,
              tf32: bool = False, accumulation: dict[str, str] | None = None, description: str = "",
-             **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
+             missing: str | None = None, **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
     output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
 
     ``deterministic`` is True (on every declared device), False, or the devices on which it holds.
     ``tf32``: float32 inputs may be rounded to TF32 inside the kernel. ``accumulation`` maps a dtype
     to the dtype its partial sums are kept in, where that is not the default (float32 for half types).
-    The error bounds the suite applies follow these declarations.
+    The error bounds the suite applies follow these declarations. ``missing`` marks an implementation
+    whose package is not installed: it is listed, with that reason, but never run.
     """
     dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
     if isinstance(deterministic, bool):
@@ -97,7 +101,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
             raise RegistryError(f"implementation {name!r} from {source} is already registered "
                                 f"by {_REGISTRY[name].source}")
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t,
-                                         tf32, accumulation, description, source, dict(extra))
+                                         tf32, accumulation, description, source, missing, dict(extra))
         return fn
 
     return decorator

@@ -132,6 +132,15 @@ def as_tuple(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
     return values
 
 
+def per_axis(value: IntOrTuple, dims: int) -> tuple[int, ...]:
+    """Expand an int or a one-element sequence to ``dims`` values, leaving anything else as given
+    (no validation: adapters that pass a framework its own domain use this)."""
+    if isinstance(value, int):
+        return (value,) * dims
+    values = tuple(value)
+    return values * dims if len(values) == 1 else values
+
+
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     """The type partial sums are kept in: half types accumulate in float32 (as cuDNN and oneDNN do)."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype

@@ -1,0 +1,78 @@
+"""JAX as a registered implementation: ``jax.lax.conv_general_dilated`` with ``lhs_dilation`` (the
+transposed convolution as a convolution of the stride-dilated input), the kernel flipped and its
+in/out channels swapped per group, PyTorch's padding and output_padding mapped to explicit per-side
+padding ``(d(k-1) - p, d(k-1) - p + op)``. CPU; float64 through ``jax_enable_x64``.
+
+Registered only when ``jax`` is installed. Nothing is validated here beyond what building the call
+needs: JAX's own domain is what the errors oracle checks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import spec
+from .registry import register
+
+NAME = "jax-cpu"
+DESCRIPTION = "jax.lax.conv_general_dilated with lhs_dilation=stride and explicit padding, CPU"
+_DTYPES = ("float64", "float32", "float16", "bfloat16", "complex64", "complex128")
+
+try:
+    import jax
+    import numpy as np
+except ImportError as exc:  # an optional extra
+    register(NAME, dtypes=_DTYPES, description=DESCRIPTION,
+             missing=f"jax not installed ({exc.name}); pip install jax")(lambda *a, **k: None)
+else:
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    import jax.numpy as jnp
+    from jax import lax
+
+    _JAX_DTYPE = {torch.float64: jnp.float64, torch.float32: jnp.float32, torch.float16: jnp.float16,
+                  torch.bfloat16: jnp.bfloat16, torch.complex64: jnp.complex64, torch.complex128: jnp.complex128}
+
+    def _to_jax(t: torch.Tensor):
+        values = t.detach().cpu()
+        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: go through float32 (exact)
+            return jnp.asarray(values.float().numpy(), dtype=jnp.bfloat16)
+        return jnp.asarray(values.contiguous().numpy())
+
+    def _to_torch(array, dtype: torch.dtype) -> torch.Tensor:
+        if dtype == torch.bfloat16:
+            return torch.from_numpy(np.asarray(array.astype(jnp.float32))).to(torch.bfloat16)
+        return torch.from_numpy(np.array(array))
+
+    @register(NAME, dims=(1, 2, 3), devices=("cpu",), dtypes=_DTYPES, description=DESCRIPTION,
+              version=jax.__version__)
+    def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        dims = weight.dim() - 2
+        if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
+            raise TypeError(f"jax-cpu needs matching dtypes, got {input.dtype}, {weight.dtype}")
+        per_axis = {name: spec.per_axis(value, dims) for name, value in (
+            ("stride", stride), ("padding", padding), ("output_padding", output_padding), ("dilation", dilation))}
+        # What building the call needs (zip would silently drop extra axes, broadcasting a short bias):
+        for name, values in per_axis.items():
+            if len(values) != dims:
+                raise ValueError(f"{name} must have {dims} values, got {values}")
+        if bias is not None and tuple(bias.shape) != (weight.shape[1] * groups,):
+            raise ValueError(f"bias must have shape ({weight.shape[1] * groups},), got {tuple(bias.shape)}")
+        unbatched = input.dim() == weight.dim() - 1
+        x = _to_jax(input.unsqueeze(0) if unbatched else input)
+        cin, cout_g, *kernel = weight.shape
+        w = _to_jax(weight).reshape(groups, cin // groups, cout_g, *kernel).swapaxes(1, 2)
+        w = jnp.flip(w.reshape(groups * cout_g, cin // groups, *kernel), axis=tuple(range(2, 2 + dims)))
+        pads = [(d * (k - 1) - p, d * (k - 1) - p + op) for k, p, op, d in zip(
+            kernel, per_axis["padding"], per_axis["output_padding"], per_axis["dilation"])]
+        layout = "DHW"[3 - dims:]
+        accumulate = jnp.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
+        y = lax.conv_general_dilated(x, w, (1,) * dims, pads, lhs_dilation=per_axis["stride"],
+                                     rhs_dilation=per_axis["dilation"],
+                                     dimension_numbers=("NC" + layout, "OI" + layout, "NC" + layout),
+                                     feature_group_count=groups, precision=lax.Precision.HIGHEST,
+                                     preferred_element_type=accumulate)
+        if bias is not None:
+            y = y + _to_jax(bias).astype(y.dtype).reshape((1, -1) + (1,) * dims)
+        result = _to_torch(y.astype(_JAX_DTYPE[input.dtype]), input.dtype)
+        return result[0] if unbatched else result
