@@ -132,6 +132,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: 0 if item.module.__name__ == "suites.test_corpus" else 1)
 
 
+def _is_full_run(config: pytest.Config) -> bool:
+    """Whether nothing narrowed the run below its implementations (stale rules mean something then)."""
+    return not (config.getoption("keyword") or config.getoption("markexpr") or config.getoption("dtype")
+                or config.getoption("device"))
+
+
+def _stale_rules(config: pytest.Config) -> list:
+    from suites.harness import RUN
+
+    if not _is_full_run(config):
+        return []
+    return expectations.stale(RUN.rules, set(RUN.tally.rules_matched), {i for i, _ in RUN.tally.examples},
+                              RUN.tally.checks_run() | IMPLIED_CHECKS)
+
+
 def _runs_the_suites(config: pytest.Config) -> bool:
     """Whether this session includes the conformance suites (and so writes reports)."""
     suites = Path(__file__).parent / "suites"
@@ -157,8 +172,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not RUN.tally.examples or not config.stash.get(_IS_GATE, False):
         return
     write_json(report_dir / "tally-main.json", RUN.tally.to_tally())
-    stale = expectations.stale(RUN.rules, set(RUN.tally.rules_matched), {i for i, _ in RUN.tally.examples},
-                               RUN.tally.checks_run() | IMPLIED_CHECKS)
+    stale = _stale_rules(config)
     report, problems = merge(report_dir, {
         "environment": RUN.environment, "exit_status": int(session.exitstatus),
         "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
@@ -201,8 +215,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for rule in RUN.rules:
         if tally.rules_matched.get(rule.id):
             write(f"known discrepancy {rule.id!r} matched {tally.rules_matched[rule.id]} time(s)")
-    for rule in expectations.stale(RUN.rules, set(tally.rules_matched), {i for i, _ in tally.examples},
-                                   tally.checks_run() | IMPLIED_CHECKS):
+    for rule in _stale_rules(config):
         write(f"stale expectation {rule.id!r}: matched nothing although {'/'.join(rule.impl)} x "
               f"{'/'.join(rule.check)} ran")
     for problem in config.stash.get(_CORPUS_PROBLEMS, []) + config.stash.get(_REPORT_PROBLEMS, []):
