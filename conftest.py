@@ -3,6 +3,7 @@ parametrization by implementation x device x dtype, and the run summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import impls
 from reports import expectations
+from suites.containment import DEFAULT_CALL_TIMEOUT, ContainedCall
 
 DEFAULT_REPORT_DIR = Path(__file__).parent / "reports" / "out"
 
@@ -42,6 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="known-discrepancy rules (default: reports/expectations.toml)")
     group.addoption("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR",
                     help="where records, report.json/.md/.html and new corpus entries go (default: reports/out)")
+    group.addoption("--contain", choices=("plugins", "all", "none"), default="plugins",
+                    help="run implementations in worker processes, so crashes and hangs become findings "
+                         "(default: plugins, i.e. implementations not built in)")
+    group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS",
+                    help=f"per-call time limit of a contained implementation (default {DEFAULT_CALL_TIMEOUT:g})")
     group.addoption("--corpus", action="append", default=[], metavar="DIR",
                     help="extra corpus folder of problems to replay first (repeatable; suites/corpus always)")
 
@@ -72,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         unknown = [v for v in values if v not in known]
         if unknown:
             raise pytest.UsageError(f"unknown {name} {', '.join(unknown)}; known: {', '.join(known)}")
-    config.stash[_SELECTED] = selected
+    config.stash[_SELECTED] = [_contained(impl, config) for impl in selected]
     from suites.checks import CHECKS
     from suites.corpus import SEED_CORPUS, load_corpus
 
@@ -84,6 +91,16 @@ _SELECTED = pytest.StashKey[list]()
 _CORPUS = pytest.StashKey[list]()
 _IS_GATE = pytest.StashKey[bool]()  # whether this session runs the suites (not only the harness's tests)
 _CORPUS_PROBLEMS = pytest.StashKey[list]()
+
+
+def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Implementation:
+    """The implementation, running in a worker process when --contain says so."""
+    mode = config.getoption("contain")
+    built_in = impl.source.startswith(str(Path(impls.__file__).parent))
+    if mode == "none" or (mode == "plugins" and built_in):
+        return impl
+    call = ContainedCall(impl.name, config.getoption("impl_module"), config.getoption("call_timeout"))
+    return dataclasses.replace(impl, fn=call)
 
 
 def _clear_previous_run(report_dir: Path) -> None:
@@ -188,7 +205,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 _REPORT_PROBLEMS = pytest.StashKey[list]()
 # Every test also checks that a valid problem is accepted; the bound test also runs the statistical tier.
-IMPLIED_CHECKS = {"valid-refused", "statistical"}
+IMPLIED_CHECKS = {"valid-refused", "statistical", "crash", "timeout"}
 
 
 def pytest_testnodedown(node, error) -> None:

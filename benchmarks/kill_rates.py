@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import impls  # noqa: E402
-from suites.checks import CHECKS, Refused, Untrusted, problems_for  # noqa: E402
+from suites.checks import CHECKS, CallFailed, Untrusted, problems_for  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
 from suites.harness import Case  # noqa: E402
 from tests.planted.catalog import EXPECTED, MODULES  # noqa: E402
@@ -43,8 +43,8 @@ def finds(case: Case, check: str, problem) -> bool:
         finding = CHECKS[check](case, problem)
     except Untrusted:
         return False
-    except Refused as refused:
-        finding = refused.finding
+    except CallFailed as failed:
+        finding = failed.finding
     return finding is not None
 
 

@@ -15,7 +15,7 @@ import sys
 import impls
 from reports.records import ReportError, read_report
 
-from .checks import CHECKS, Refused, Untrusted
+from .checks import CHECKS, CallFailed, Untrusted
 from .harness import Case
 from .problem import Problem
 
@@ -71,8 +71,8 @@ def repro(argv: list[str]) -> int:
     except Untrusted as untrusted:
         print(f"not evidence: {untrusted}")
         return 0
-    except Refused as refused:
-        finding = refused.finding
+    except CallFailed as failed:
+        finding = failed.finding
     if finding is None:
         print("not reproduced: the check passes")
         return 0

@@ -2,7 +2,7 @@
 
 The Hypothesis tests draw problems and call these; corpus replays and ``python -m suites repro`` call
 them on stored problems. A check raises :class:`Untrusted` when the problem would prove nothing
-(oracle 7) and :class:`Refused` when the implementation rejects a valid problem (oracle 5).
+(oracle 7) and :class:`CallFailed` when the implementation rejects a valid problem (oracle 5).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from hypothesis import event, reject, target
 from hypothesis import strategies as st
 
 from . import oracles
+from .containment import ContainmentError
 from .harness import Case, Evaluation, conclude, label
 from .problem import Problem, Tensors, magnitude, term_count
 from .strategies import invalid_problems, problems
@@ -25,8 +26,8 @@ class Untrusted(Exception):
     """The problem would pass vacuously; redraw it (or skip a stored one)."""
 
 
-class Refused(Exception):
-    """The implementation raised on a valid problem; ``finding`` says how."""
+class CallFailed(Exception):
+    """The implementation raised on a valid problem, crashed or hung; ``finding`` says how."""
 
     def __init__(self, finding: oracles.Finding) -> None:
         super().__init__(finding.summary)
@@ -40,9 +41,11 @@ def call(case: Case, problem: Problem, tensors: Tensors) -> torch.Tensor:
     """Run the implementation on a valid problem; refusing it is a discrepancy of its own."""
     try:
         return case.impl.fn(*tensors, **problem.kwargs())
+    except ContainmentError as exc:
+        raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
         text = str(exc).strip().splitlines()
-        raise Refused(oracles.Finding("valid-refused", f"refused a valid problem: {type(exc).__name__}: "
+        raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {type(exc).__name__}: "
                                       f"{text[0][:300] if text else ''}")) from None
 
 
@@ -128,6 +131,8 @@ def invalid_accepted(case: Case, problem: Problem) -> oracles.Finding | None:
     tensors = problem.materialize(case.device)
     try:
         y = case.impl.fn(*tensors, **problem.kwargs())
+    except ContainmentError as exc:  # a crash or a hang on invalid input is no refusal
+        return oracles.Finding(exc.check, str(exc))
     except Exception:  # noqa: BLE001  (any exception is a refusal)
         return None
     return oracles.Finding("invalid-accepted", f"accepted a problem that breaks {problem.broken_rule!r} and "
@@ -205,8 +210,8 @@ def run_check(case: Case, problem: Problem, check: str) -> None:
     except Untrusted as untrusted:
         event(f"redrawn: {untrusted}")
         reject()
-    except Refused as refused:
-        finding = refused.finding
+    except CallFailed as failed:
+        finding = failed.finding
     if problem.broken_rule is None:
         label(problem)
     else:

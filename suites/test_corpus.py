@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .checks import CHECKS, Refused, Untrusted
+from .checks import CHECKS, CallFailed, Untrusted
 from .corpus import Entry
 from .harness import Case, Discrepancy, conclude
 
@@ -41,8 +41,8 @@ def test_replay(case: Case, corpus_entry: Entry) -> None:
             finding = CHECKS[check](case, problem)
         except Untrusted:
             continue
-        except Refused as refused:
-            finding = refused.finding
+        except CallFailed as failed:
+            finding = failed.finding
         ran += 1
         try:
             conclude(case, problem, check, finding)

@@ -1,0 +1,123 @@
+"""Run an implementation in a worker process, so that a crash (segfault, abort, the OOM killer), a hang,
+or an exit becomes a finding (check ``crash`` or ``timeout``) on that problem instead of the end of the
+run. The worker is restarted on the next call; Hypothesis then shrinks the problem like any failure.
+
+Workers are forked from a forkserver that has imported torch once: restarts take milliseconds, and the
+parent's OpenMP threads are never forked.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection
+from typing import Any
+
+import torch
+
+from .oracles import bits
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["torch", "impls"])
+DEFAULT_CALL_TIMEOUT = 10.0  # seconds; the largest problem the strategies draw takes well under one
+
+
+class ContainmentError(Exception):
+    """The implementation's process died or did not answer; ``check`` names the kind of finding."""
+
+    check = "crash"
+
+
+class Crashed(ContainmentError):
+    check = "crash"
+
+
+class TimedOut(ContainmentError):
+    check = "timeout"
+
+
+class RaisedInWorker(Exception):
+    """An ordinary exception raised by the contained implementation (a refusal, not a crash)."""
+
+
+def _serve(connection: Connection, plugin_modules: list[str], name: str) -> None:
+    import impls
+
+    for module in plugin_modules:
+        impls.load_plugin(module)
+    fn = impls.get(name).fn
+    while True:
+        try:
+            args, kwargs = connection.recv()
+        except EOFError:
+            return
+        try:
+            result = fn(*args, **kwargs)
+            # Send the arguments back too: a kernel that writes into its inputs must be seen doing so.
+            connection.send(("ok", result, args, kwargs))
+        except Exception as exc:  # noqa: BLE001  (any exception is the implementation's answer)
+            connection.send(("raised", type(exc).__name__, str(exc)))
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class ContainedCall:
+    """A callable with the implementation's signature that runs it in a worker process."""
+
+    def __init__(self, name: str, plugin_modules: list[str], timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
+        self.name, self.plugin_modules, self.timeout = name, list(plugin_modules), timeout
+        self.process: Any = None
+        self.connection: Connection | None = None
+
+    def _start(self) -> None:
+        parent, child = _CONTEXT.Pipe()
+        self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name), daemon=True)
+        self.process.start()
+        child.close()
+        self.connection = parent
+
+    def _stop(self) -> int | None:
+        if self.process is not None:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            code = self.process.exitcode
+        else:
+            code = None
+        if self.connection is not None:
+            self.connection.close()
+        self.process, self.connection = None, None
+        return code
+
+    def close(self) -> None:
+        self._stop()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.process is None or not self.process.is_alive():
+            self._stop()
+            self._start()
+        try:
+            self.connection.send((args, kwargs))
+            if not self.connection.poll(self.timeout):
+                self._stop()
+                raise TimedOut(f"{self.name} gave no result within {self.timeout:g} s (per-call limit)")
+            reply = self.connection.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
+        if reply[0] == "raised":
+            raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
+        _, result, sent_args, sent_kwargs = reply
+        for original, after in zip(list(args) + list(kwargs.values()), list(sent_args) + list(sent_kwargs.values())):
+            if isinstance(original, torch.Tensor) and isinstance(after, torch.Tensor) and not (
+                    original.shape == after.shape and torch.equal(bits(original), bits(after))):
+                original.copy_(after)
+        return result
