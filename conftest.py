@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
+import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 import impls
 from reports import expectations
+from suites import campaign
 from suites.containment import DEFAULT_CALL_TIMEOUT, ContainedCall
 
 DEFAULT_REPORT_DIR = Path(__file__).parent / "reports" / "out"
@@ -24,6 +27,8 @@ settings.register_profile("dev", max_examples=60, deadline=None, print_blob=True
                           suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("soak", max_examples=400, deadline=None, database=None, print_blob=True,
                           suppress_health_check=_SLOW_CHECKS)
+settings.register_profile("replay", phases=[Phase.explicit, Phase.reuse, Phase.shrink], deadline=None,
+                          print_blob=True, suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("fuzz", max_examples=5_000, deadline=None, print_blob=True,
                           database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
                           suppress_health_check=_SLOW_CHECKS)
@@ -49,10 +54,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: plugins, i.e. implementations not built in)")
     group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS",
                     help=f"per-call time limit of a contained implementation (default {DEFAULT_CALL_TIMEOUT:g})")
+    group.addoption("--fuzz-seconds", type=float, default=None, metavar="SECONDS",
+                    help="a fuzz campaign: random seeds, every test a slice of this wall-clock budget, ending on time")
+    group.addoption("--shard", default=None, metavar="I/N",
+                    help="run only shard I of N (1-based): N machines get disjoint tests")
+    group.addoption("--example-db", default=None, metavar="URL_OR_DIR",
+                    help="Hypothesis example database: redis://HOST:PORT/DB (shared between machines) or a folder")
     group.addoption("--corpus", action="append", default=[], metavar="DIR",
                     help="extra corpus folder of problems to replay first (repeatable; suites/corpus always)")
 
 
+@pytest.hookimpl(trylast=True)  # after Hypothesis has loaded --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
     from reports.records import RecordWriter
     from suites import harness
@@ -67,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     report_dir = Path(config.getoption("report_dir"))
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    _configure_hypothesis(config)
     config.stash[_IS_GATE] = _runs_the_suites(config)
     if worker == "main" and config.stash[_IS_GATE]:  # the controller (or a run without xdist) starts afresh
         _clear_previous_run(report_dir)
@@ -74,6 +87,14 @@ def pytest_configure(config: pytest.Config) -> None:
     harness.RUN.corpus_dir = str(report_dir / "corpus")
     harness.RUN.plugin_modules = tuple(config.getoption("impl_module"))
     harness.RUN.environment = environment()
+    harness.RUN.progress_path = report_dir / f"progress-{worker}.json"
+    seconds = config.getoption("fuzz_seconds")
+    if seconds and worker == "main":
+        os.environ.setdefault(campaign.DEADLINE_VARIABLE, str(time.time() + seconds))
+        parallel = bool(getattr(config.option, "numprocesses", None))
+        snapshot = (lambda: campaign.read_snapshots(report_dir)) if parallel else harness.RUN.tally.to_tally
+        config.stash[_PROGRESS] = campaign.Progress(seconds, snapshot)
+        config.stash[_PROGRESS].start()
     for name, values, known in (("--dtype", config.getoption("dtype"), impls.spec.DTYPES),
                                 ("--device", config.getoption("device"), impls.registry.KNOWN_DEVICES)):
         unknown = [v for v in values if v not in known]
@@ -89,8 +110,53 @@ def pytest_configure(config: pytest.Config) -> None:
 
 _SELECTED = pytest.StashKey[list]()
 _CORPUS = pytest.StashKey[list]()
-_IS_GATE = pytest.StashKey[bool]()  # whether this session runs the suites (not only the harness's tests)
+_IS_GATE = pytest.StashKey[bool]()
+_PROGRESS = pytest.StashKey[campaign.Progress]()  # whether this session runs the suites (not only the harness's tests)
 _CORPUS_PROBLEMS = pytest.StashKey[list]()
+
+
+def _configure_hypothesis(config: pytest.Config) -> None:
+    """Apply --example-db and campaign settings on top of the loaded profile."""
+    changes = {}
+    url = config.getoption("example_db")
+    if url:
+        changes["database"] = _example_database(url)
+    if config.getoption("fuzz_seconds"):
+        if config.getoption("hypothesis_profile", None) is None:
+            settings.load_profile("fuzz")
+        changes.update(max_examples=10**9, derandomize=False)  # the clock, not a count, ends a campaign
+    if changes:
+        settings.register_profile("convt-active", settings(settings.default, **changes))
+        settings.load_profile("convt-active")
+    shard = config.getoption("shard")
+    if shard:
+        _parse_shard(shard)
+
+
+def _example_database(url: str):
+    if url.startswith("redis://"):
+        try:
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+
+            client = redis.Redis.from_url(url)
+            client.ping()
+        except ImportError:
+            raise pytest.UsageError(f"--example-db {url}: needs the redis package (pip install redis)") from None
+        except Exception as exc:  # noqa: BLE001  (any connection failure: one line)
+            raise pytest.UsageError(f"--example-db {url}: cannot reach the Redis server ({exc})") from None
+        return RedisExampleDatabase(client)
+    return DirectoryBasedExampleDatabase(url)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--shard {text!r}: expected I/N, e.g. 2/4") from None
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
 
 
 def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Implementation:
@@ -106,7 +172,7 @@ def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Imple
 def _clear_previous_run(report_dir: Path) -> None:
     from reports.records import RECORD_GLOB, TALLY_GLOB
 
-    for pattern in (RECORD_GLOB, TALLY_GLOB):
+    for pattern in (RECORD_GLOB, TALLY_GLOB, "progress-*.json"):
         for path in report_dir.glob(pattern):
             path.unlink()
 
@@ -144,9 +210,40 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                else []) for case, reason in _cases(config)])
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Replay the corpus first: known bugs fail fast, before any new problem is drawn."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Replay the corpus first (known bugs fail fast); keep this shard's tests; size campaign slices."""
     items.sort(key=lambda item: 0 if item.module.__name__ == "suites.test_corpus" else 1)
+    shard = config.getoption("shard")
+    if shard:
+        index, count = _parse_shard(shard)
+        keep = [item for item in items if zlib.crc32(item.nodeid.encode()) % count == index - 1]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+    seconds = config.getoption("fuzz_seconds")
+    if seconds:  # campaigns hunt for new bugs; the gate replays the corpus
+        replays = [item for item in items if item.module.__name__ == "suites.test_corpus"]
+        config.hook.pytest_deselected(items=replays)
+        items[:] = [item for item in items if item not in replays]
+        runnable = [item for item in items if not item.get_closest_marker("skip")]
+        workers = getattr(config, "workerinput", {}).get("workercount", 1)
+        campaign.configure(seconds, len(runnable), workers)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if campaign.BUDGET is not None:
+        if campaign.BUDGET.over():
+            pytest.skip(campaign.NOT_REACHED)
+        campaign.BUDGET.start_test()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """A test that ended because its campaign slice was spent passed for the time it had."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and campaign.SKIP_REASON in str(report.longrepr):
+        report.outcome = "passed"
+        report.longrepr = None
 
 
 def _is_full_run(config: pytest.Config) -> bool:
@@ -181,6 +278,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from suites.harness import RUN
 
     config = session.config
+    if _PROGRESS in config.stash:
+        config.stash[_PROGRESS].close()
     report_dir = Path(config.getoption("report_dir"))
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker is not None:

@@ -1,6 +1,7 @@
 """``python -m reports``: merge worker records, render documents, diff two runs.
 
     python -m reports merge DIR            merge DIR's worker records into DIR/report.json (+ .md, .html)
+    python -m reports combine OUT A.json B.json ...   one report from several machines' report.json
     python -m reports render REPORT.json   (re)write report.md and report.html beside it
     python -m reports diff OLD.json NEW.json [-o OUT.md]   regression report; exit 1 if something is new
 """
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import diff as diffing
-from .records import ReportError, merge, read_report
+from .records import ReportError, merge, merge_reports, read_report
 from .render import write_documents
 
 
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     merge_cmd = commands.add_parser("merge", help="merge worker records into report.json")
     merge_cmd.add_argument("directory", type=Path)
+    combine_cmd = commands.add_parser("combine", help="one report from several machines' report.json")
+    combine_cmd.add_argument("directory", type=Path)
+    combine_cmd.add_argument("reports", type=Path, nargs="+")
     render_cmd = commands.add_parser("render", help="write report.md and report.html from report.json")
     render_cmd.add_argument("report", type=Path)
     diff_cmd = commands.add_parser("diff", help="regression report between two report.json files")
@@ -38,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {problem}", file=sys.stderr)
             write_documents(report, args.directory)
             print(f"{args.directory / 'report.json'}: {len(report['discrepancies'])} discrepancies")
+            return 0
+        if args.command == "combine":
+            report = merge_reports(args.reports, args.directory)
+            write_documents(report, args.directory)
+            print(f"{args.directory / 'report.json'}: {len(report['discrepancies'])} discrepancies "
+                  f"from {len(args.reports)} reports")
             return 0
         if args.command == "render":
             write_documents(read_report(args.report), args.report.parent)

@@ -149,7 +149,9 @@ def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) ->
         records += found
         problems += trouble
     summary = Summary()
-    for path in sorted(directory.glob(TALLY_GLOB)):
+    # A run killed before its end left no tally, only the workers' live progress counts: use those.
+    tallies = sorted(directory.glob(TALLY_GLOB)) or sorted(directory.glob("progress-*.json"))
+    for path in tallies:
         try:
             summary.add(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
@@ -177,3 +179,24 @@ def _deduplicated(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(key)
             unique.append(record)
     return unique
+
+
+def merge_reports(paths: list[str | Path], directory: str | Path) -> dict[str, Any]:
+    """Combine the report.json of several machines (shards, a CI matrix) into one report."""
+    discrepancies, summary, environments = [], Summary(), []
+    for path in paths:
+        report = read_report(path)
+        discrepancies += report["discrepancies"]
+        for row in report["summary"].get("table", []):
+            for name in ("examples", "failed", "known"):
+                summary.count(name, (row["impl"], row["check"]), row.get(name, 0))
+        for name in ("regions", "rules_matched"):
+            for key, n in report["summary"].get(name, {}).items():
+                summary.count(name, key, n)
+        environments.append(report["summary"].get("environment"))
+    merged_summary = summary.as_dict()
+    merged_summary.update(environment=environments[0] if environments else None, sources=[str(p) for p in paths],
+                          verdict=_verdict(discrepancies))
+    report = {"discrepancies": _deduplicated(discrepancies), "summary": merged_summary}
+    write_json(Path(directory) / REPORT_NAME, report)
+    return report

@@ -80,11 +80,36 @@ def repro(argv: list[str]) -> int:
     return 1
 
 
+def fuzz(argv: list[str]) -> int:
+    """A fuzz campaign: the suites on every core, fresh random seeds, for a wall-clock budget."""
+    import random
+    import subprocess
+
+    parser = argparse.ArgumentParser(prog="python -m suites fuzz", description=fuzz.__doc__,
+                                     epilog="Further arguments go to pytest (e.g. --impl NAME, --shard 1/4).")
+    parser.add_argument("--seconds", type=float, required=True, help="the wall-clock budget")
+    parser.add_argument("--workers", default="auto", help="pytest-xdist workers (default: every core)")
+    args, rest = parser.parse_known_args(argv)
+    if args.seconds <= 0:
+        raise UsageProblem(f"--seconds {args.seconds:g}: the budget must be positive")
+    command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", args.workers,
+               "--fuzz-seconds", str(args.seconds), "--hypothesis-seed", str(random.randrange(2**32)), *rest]
+    print("$", " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] != "repro":
-        print("usage: python -m suites repro ...  (see python -m suites repro --help)", file=sys.stderr)
+    if not argv or argv[0] not in ("repro", "fuzz"):
+        print("usage: python -m suites repro ... | python -m suites fuzz --seconds N [pytest args]",
+              file=sys.stderr)
         return 2
+    if argv[0] == "fuzz":
+        try:
+            return fuzz(argv[1:])
+        except UsageProblem as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         return repro(argv[1:])
     except (UsageProblem, ReportError, impls.PluginError, impls.RegistryError) as exc:

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from hypothesis import event, reject, target
 from hypothesis import strategies as st
 
-from . import oracles
+from . import campaign, oracles
 from .containment import ContainmentError
-from .harness import Case, Evaluation, conclude, label
+from .harness import Case, Evaluation, conclude, label, record_unminimized
 from .problem import Problem, Tensors, magnitude, term_count
 from .strategies import invalid_problems, problems
 
@@ -204,6 +204,7 @@ def run_check(case: Case, problem: Problem, check: str) -> None:
     """Run one check inside a Hypothesis test: label the problem, redraw untrusted ones, steer the
     search towards large errors, and conclude."""
     __tracebackhide__ = True
+    campaign.stop_if_spent(record_unminimized)
     stats: dict[str, float] = {}
     try:
         finding = bound(case, problem, stats) if check == "bound" else CHECKS[check](case, problem)

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -18,9 +19,9 @@ from hypothesis.control import current_build_context
 from impls import Implementation, spec
 from impls.naive import explain, reference
 from reports import expectations
-from reports.records import RecordWriter, Summary
+from reports.records import RecordWriter, Summary, write_json
 
-from . import oracles
+from . import campaign, oracles
 from .problem import Problem, Tensors, magnitude, term_count
 from .strategies import regions_of
 
@@ -68,6 +69,8 @@ class Run:
     corpus_dir: str | None = None
     plugin_modules: tuple[str, ...] = ()
     environment: dict[str, Any] | None = None
+    progress_path: Any = None  # where a campaign's live counts go (read by the progress line)
+    progress_written: float = 0.0
 
 
 RUN = Run(Summary(), [])
@@ -115,6 +118,7 @@ def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding 
     """Count the example; a finding either matches a known-discrepancy rule (counted as known, not
     failed, not shrunk) or fails the example with a message a person can act on, and a record."""
     __tracebackhide__ = True
+    _write_progress()
     final = _is_final_example()
     if finding is None or final:
         RUN.tally.count("examples", (case.impl.name, check))  # shrinking steps of a failure do not count
@@ -132,6 +136,7 @@ def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding 
             _record(case, problem, finding, status="known", rule=rule)
         return
     if not final:
+        campaign.note_failure(case, problem, finding)
         raise Discrepancy(f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
     RUN.tally.count("failed", key)
     if _in_hypothesis():
@@ -139,6 +144,21 @@ def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding 
     _record(case, problem, finding, status="unexpected")
     raise Discrepancy(f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
                       f"  reproduce: {repro_command(case, problem, finding.check)}")
+
+
+def _write_progress(every: float = 2.0) -> None:
+    """A campaign's live counts, for the progress line (at most every ``every`` seconds)."""
+    if campaign.BUDGET is None or RUN.progress_path is None or time.time() - RUN.progress_written < every:
+        return
+    RUN.progress_written = time.time()
+    write_json(RUN.progress_path, RUN.tally.to_tally())
+
+
+def record_unminimized(case: Case, problem: Problem, finding: oracles.Finding) -> None:
+    """Keep a failure whose shrinking the campaign clock cut short."""
+    finding.summary = f"(not minimized: the campaign's time ran out) {finding.summary}"
+    RUN.tally.count("failed", (case.impl.name, finding.check))
+    _record(case, problem, finding, status="unexpected")
 
 
 def repro_command(case: Case, problem: Problem, check: str) -> str:

@@ -1,0 +1,142 @@
+"""Fuzz campaigns: on time, clean on Ctrl-C, contained crashes and hangs, disjoint shards that combine,
+and an example database shared through a real Redis server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reports.records import read_report
+from suites.campaign import Progress
+
+from .conftest import PLANTED, ROOT
+
+CRASHING = str(PLANTED / "crashing.py")
+BUGS = str(PLANTED / "fault_classes.py")
+
+
+def test_a_campaign_ends_on_time_and_writes_the_reports(tmp_path):
+    out = tmp_path / "out"
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "suites", "fuzz", "--seconds", "20", "--workers", "2",
+                           "--impl", "naive", "--impl", "im2col", "--report-dir", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert elapsed < 20 + 15, f"a 20 s campaign took {elapsed:.0f} s (process start included)"
+    report = read_report(out / "report.json")
+    assert sum(row["examples"] for row in report["summary"]["table"]) > 100
+    assert (out / "report.html").exists() and (out / "report.md").exists()
+
+
+def test_ctrl_c_ends_a_campaign_cleanly_with_its_reports(tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
+                                "--fuzz-seconds", "300", "--impl", "naive", "--report-dir", str(out)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(12)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2, output[-2000:]  # pytest's "interrupted"
+    report = read_report(out / "report.json")
+    assert sum(row["examples"] for row in report["summary"]["table"]) > 0
+
+
+def test_the_progress_line_shows_budget_rate_discrepancies_and_regions():
+    snapshot = {"examples": [["naive", "bound", 90], ["im2col", "exact", 10]], "failed": [["im2col", "exact", 1]],
+                "regions": {"groups>1": 40, "3d": 5, "batch 0": 1, "unbatched": 7}}
+    line = Progress(60, lambda: snapshot).line()
+    assert line.startswith("fuzz 0:00:00/0:01:00 | 100 examples") and "im2col 1" in line
+    assert "groups>1 40" in line and "unbatched 7" in line and "batch 0" not in line
+
+
+def test_crashes_and_hangs_become_findings_and_spare_the_rest(tmp_path, gate):
+    out = tmp_path / "out"
+    run = gate("--impl-module", CRASHING, "--impl", "segfault-on-groups", "--impl", "hang-on-large-stride",
+               "--impl", "naive", "--dtype", "float32", "--call-timeout", "1", "--report-dir", str(out),
+               "-k", "test_shape or test_invalid_raises")
+    assert run.returncode == 1
+    report = read_report(out / "report.json")
+    found = {(d["impl"], d["check"]) for d in report["discrepancies"] if d["status"] == "unexpected"}
+    assert ("segfault-on-groups", "crash") in found and ("hang-on-large-stride", "timeout") in found
+    crash = next(d for d in report["discrepancies"] if d["check"] == "crash")
+    assert "SIGSEGV" in crash["summary"] and crash["problem"]["groups"] > 1
+    naive_rows = [row for row in report["summary"]["table"] if row["impl"] == "naive"]
+    assert naive_rows and all(row["failed"] == 0 and row["examples"] >= 30 for row in naive_rows)
+
+
+def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
+    def collected(shard):
+        done = subprocess.run([sys.executable, "-m", "pytest", "suites", "--collect-only", "-q", "-p",
+                               "no:cacheprovider", "--impl", "naive", "--shard", shard], cwd=ROOT,
+                              capture_output=True, text=True)
+        return {line for line in done.stdout.splitlines() if "::" in line}
+
+    first, second, whole = collected("1/2"), collected("2/2"), collected("1/1")
+    assert first and second and not first & second and first | second == whole
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for shard, out in zip(("1/2", "2/2"), outs):
+        gate("--impl", "naive", "--shard", shard, "--report-dir", str(out), "-k", "test_shape or test_exact")
+    combined = tmp_path / "combined"
+    done = subprocess.run([sys.executable, "-m", "reports", "combine", str(combined),
+                           *(str(out / "report.json") for out in outs)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    total = lambda report: sum(row["examples"] for row in report["summary"]["table"])  # noqa: E731
+    assert total(read_report(combined / "report.json")) == sum(total(read_report(o / "report.json")) for o in outs)
+
+
+def test_a_bad_shard_or_database_is_one_clear_line(gate):
+    for args, message in ((("--shard", "3/2"), "--shard '3/2'"), (("--shard", "x"), "expected I/N"),
+                          (("--example-db", "redis://127.0.0.1:9/0"), "cannot reach the Redis server")):
+        run = gate(*args)
+        assert run.returncode != 0 and message in run.output and "Traceback" not in run.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CONVT_REQUIRE_REDIS"):
+            pytest.fail("redis-server is required here (CONVT_REQUIRE_REDIS) but not installed")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    pytest.importorskip("redis")
+    port = _free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def test_a_failure_found_by_one_runner_is_replayed_by_another(redis_url, gate):
+    common = ["--impl-module", BUGS, "--impl", "bug-b12-k1-fast-path", "--dtype", "float32", "-k", "test_exact",
+              "--contain", "none"]
+    finder = gate(*common, "--hypothesis-profile", "dev", "--example-db", f"{redis_url}/0")
+    assert finder.failed("test_exact"), finder.output[-3000:]
+    # Another machine, generating nothing of its own: it fails only by replaying what the first stored.
+    replayer = gate(*common, "--hypothesis-profile", "replay", "--example-db", f"{redis_url}/0")
+    assert replayer.failed("test_exact"), replayer.output[-3000:]
+    fresh = gate(*common, "--hypothesis-profile", "replay", "--example-db", f"{redis_url}/1")
+    assert fresh.returncode == 0, fresh.output[-3000:]
