@@ -45,7 +45,7 @@ else:
         return torch.from_numpy(np.array(array))
 
     @register(NAME, dims=(1, 2, 3), devices=("cpu",), dtypes=_DTYPES, description=DESCRIPTION,
-              version=jax.__version__)
+              version=jax.__version__, third_party=True)
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         dims = weight.dim() - 2
         if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):

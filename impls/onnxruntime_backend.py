@@ -53,7 +53,7 @@ else:
         return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     @register(NAME, dims=(1, 2, 3), devices=("cpu",), dtypes=("float32", "float16"), description=DESCRIPTION,
-              version=onnxruntime.__version__)
+              version=onnxruntime.__version__, third_party=True)
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
         if input.dtype not in _ELEMENT or len(dtypes) > 1:  # ONNX types X, W and B alike, as T

@@ -27,9 +27,12 @@ class GateRun:
 
 def run_gate(tmp_path: Path, *args: str, timeout: int = 900) -> GateRun:
     """Run the conformance gate (``python -m pytest suites``) in a fresh process, as a user would."""
-    junit = tmp_path / f"junit-{len(list(tmp_path.glob('junit-*')))}.xml"
+    number = len(list(tmp_path.glob("junit-*")))
+    junit = tmp_path / f"junit-{number}.xml"
+    # Each run writes (and replays the corpus of) its own report folder, never the developer's.
+    isolated = [] if "--report-dir" in args else ["--report-dir", str(tmp_path / f"reports-{number}")]
     command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
-               f"--junitxml={junit}", *args]
+               f"--junitxml={junit}", *isolated, *args]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     failed = set()
