@@ -58,8 +58,9 @@ def test_autograd_of_convolution_is_correct_for_finite_values(gate):
     assert run.returncode == 0, run.output[-5000:]
     # The minimal problem the gate once shrank to: the output_padding tail has no terms (exactly 0 by
     # the definition), and the autograd route puts NaN there.
-    problem = ('{"input_shape": [1, 1, 1], "weight_shape": [1, 1, 1], "bias": false, "stride": [1], "padding": [0], '
-               '"output_padding": [1], "dilation": [2], "groups": 1, "dtype": "float64", "values": "special", "seed": 0}')
+    problem = ('{"input_shape": [1, 1, 1], "weight_shape": [1, 1, 1], "bias": false, "stride": [1], '
+               '"padding": [0], "output_padding": [1], "dilation": [2], "groups": 1, "dtype": "float64", '
+               '"values": "special", "seed": 0}')
     flagged = subprocess.run([sys.executable, "-m", "suites", "repro", "--impl", "correct-autograd-of-convolution",
                               "--check", "special-values", "--impl-module", CORRECT, "--problem", problem],
                              cwd=ROOT, capture_output=True, text=True)
