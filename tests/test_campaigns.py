@@ -4,6 +4,7 @@ and an example database shared through a real Redis server."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,7 +31,9 @@ def test_a_campaign_ends_on_time_and_writes_the_reports(tmp_path):
                           capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - start
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert elapsed < 20 + 15, f"a 20 s campaign took {elapsed:.0f} s (process start included)"
+    session = float(re.search(r" in ([0-9.]+)s", done.stdout).group(1))  # pytest's own clock: after imports
+    assert session < 20 + 8, f"a 20 s campaign's session took {session:.1f} s"
+    assert elapsed < 20 + 60, f"a 20 s campaign took {elapsed:.0f} s with process start"
     report = read_report(out / "report.json")
     assert sum(row["examples"] for row in report["summary"]["table"]) > 100
     assert (out / "report.html").exists() and (out / "report.md").exists()
@@ -41,9 +44,13 @@ def test_ctrl_c_ends_a_campaign_cleanly_with_its_reports(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
                                 "--fuzz-seconds", "300", "--impl", "naive", "--report-dir", str(out)], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(12)
+    progress = out / "progress-main.json"  # written every 2 s once examples are running
+    deadline = time.monotonic() + 240
+    while not progress.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    assert progress.exists(), "the campaign never started"
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
+    output, _ = process.communicate(timeout=300)
     assert process.returncode == 2, output[-2000:]  # pytest's "interrupted"
     report = read_report(out / "report.json")
     assert sum(row["examples"] for row in report["summary"]["table"]) > 0
