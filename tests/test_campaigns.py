@@ -41,9 +41,12 @@ def test_a_campaign_ends_on_time_and_writes_the_reports(tmp_path):
 
 def test_ctrl_c_ends_a_campaign_cleanly_with_its_reports(tmp_path):
     out = tmp_path / "out"
+    # As at a terminal: a CI job or a background shell may start us with SIGINT ignored, which a child
+    # would inherit (and Python then installs no KeyboardInterrupt handler).
     process = subprocess.Popen([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
                                 "--fuzz-seconds", "300", "--impl", "naive", "--report-dir", str(out)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     progress = out / "progress-main.json"  # written every 2 s once examples are running
     deadline = time.monotonic() + 240
     while not progress.exists() and time.monotonic() < deadline and process.poll() is None:
