@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from . import campaign, oracles
 from .containment import ContainmentError
 from .harness import Case, Evaluation, conclude, label, record_unminimized
-from .problem import Problem, Tensors, magnitude, term_count
+from .problem import Problem, Tensors, magnitude
 from .strategies import invalid_problems, problems
 
 
@@ -121,8 +121,8 @@ def adjoint(case: Case, problem: Problem) -> oracles.Finding | None:
     finding = _shape_of(convt_x, evaluation)
     if finding is None:
         conv_terms = problem.weight_shape[1] * math.prod(problem.weight_shape[2:])
-        finding = oracles.check_adjoint(conv_y, x, y_probe, convt_x, evaluation.M, term_count(
-            evaluation.values, problem), conv_terms, case.precision)
+        finding = oracles.check_adjoint(conv_y, x, y_probe, convt_x, evaluation.M, evaluation.K, conv_terms,
+                                        case.precision)
     return finding
 
 

@@ -26,6 +26,11 @@ def _fit(result: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return out
 
 
+def _plus_bias(result: torch.Tensor, bias: torch.Tensor | None, dims: int) -> torch.Tensor:
+    """Add the bias to a result computed without it (batched or not)."""
+    return result if bias is None else result + bias.reshape((-1,) + (1,) * dims)
+
+
 @register("bug-b1-output-padding-zero-fill", dtypes=FLOATS)
 def output_padding_zero_fill(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                              dilation=1):
@@ -36,9 +41,7 @@ def output_padding_zero_fill(input, weight, bias=None, stride=1, padding=0, outp
         return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
     short = naive(input, weight, None, stride, padding, 0, groups, dilation)
     result = _fit(short, geometry.output_shape)
-    if bias is not None:
-        result = result + bias.reshape((-1,) + (1,) * geometry.dims)
-    return result
+    return _plus_bias(result, bias, geometry.dims)
 
 
 @register("bug-b3-output-padding-as-input-padding", dtypes=FLOATS)
@@ -129,9 +132,7 @@ def groups_interleaved(input, weight, bias=None, stride=1, padding=0, output_pad
         channel_axis = 1 if geometry.batched else 0
         order = torch.arange(geometry.out_channels).reshape(groups, cout_g).t().reshape(-1)
         result = result.index_select(channel_axis, order.to(result.device))
-    if bias is not None:
-        result = result + bias.reshape((-1,) + (1,) * geometry.dims)
-    return result
+    return _plus_bias(result, bias, geometry.dims)
 
 
 @register("bug-b10-padding-as-input-padding", dtypes=FLOATS)
@@ -159,9 +160,7 @@ def k1_fast_path(input, weight, bias=None, stride=1, padding=0, output_padding=0
     window = tuple(slice(p, None) for p in geometry.padding)
     lead = (slice(None),) * (dense.dim() - geometry.dims)
     result = _fit(dense[lead + window], tuple(dense.shape[:-geometry.dims]) + geometry.output_size)
-    if bias is not None:
-        result = result + bias.reshape((-1,) + (1,) * geometry.dims)
-    return result
+    return _plus_bias(result, bias, geometry.dims)
 
 
 @register("bug-b15-half-accumulation", dtypes=("float16", "bfloat16"))
