@@ -89,6 +89,8 @@ def pytest_configure(config: pytest.Config) -> None:
     harness.RUN.environment = environment()
     harness.RUN.progress_path = report_dir / f"progress-{worker}.json"
     seconds = config.getoption("fuzz_seconds")
+    if seconds:
+        campaign.install_interrupt_guard()
     if seconds and worker == "main":
         os.environ.setdefault(campaign.DEADLINE_VARIABLE, str(time.time() + seconds))
         parallel = bool(getattr(config.option, "numprocesses", None))
@@ -102,10 +104,11 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"unknown {name} {', '.join(unknown)}; known: {', '.join(known)}")
     config.stash[_SELECTED] = [_contained(impl, config) for impl in selected]
     from suites.checks import CHECKS
-    from suites.corpus import SEED_CORPUS, load_corpus
+    from suites.corpus import SEED_CORPUS, gaps, load_corpus
 
     directories = [SEED_CORPUS, report_dir / "corpus"] + [Path(d) for d in config.getoption("corpus")]
-    config.stash[_CORPUS], config.stash[_CORPUS_PROBLEMS] = load_corpus(directories, set(CHECKS))
+    entries, problems = load_corpus(directories, set(CHECKS))
+    config.stash[_CORPUS], config.stash[_CORPUS_PROBLEMS] = entries, problems + gaps(entries)
 
 
 _SELECTED = pytest.StashKey[list]()
@@ -230,6 +233,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if campaign.INTERRUPTED.is_set():
+        raise KeyboardInterrupt
     if campaign.BUDGET is not None:
         if campaign.BUDGET.over():
             pytest.skip(campaign.NOT_REACHED)
@@ -273,7 +278,7 @@ def _runs_the_suites(config: pytest.Config) -> bool:
 
 # -- the run summary (pytest-xdist workers send their tallies to the controller) -----------------
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    from reports.records import merge, write_json
+    from reports.records import RECORD_GLOB, merge, write_json
     from reports.render import write_documents
     from suites.harness import RUN
 
@@ -285,7 +290,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if worker is not None:
         config.workeroutput["convt_tally"] = RUN.tally.to_tally()
         return
-    if not RUN.tally.examples or not config.stash.get(_IS_GATE, False):
+    found = any(report_dir.glob(RECORD_GLOB))  # a finding cut off while shrinking counts no example
+    if not config.stash.get(_IS_GATE, False) or not (RUN.tally.examples or found):
         return
     write_json(report_dir / "tally-main.json", RUN.tally.to_tally())
     stale = _stale_rules(config)
@@ -300,7 +306,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         problems.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
                         f"retry with: python -m reports render {report_dir / 'report.json'}")
     config.stash[_REPORT_PROBLEMS] = problems
-
+    if report["summary"]["verdict"] == "fail" and session.exitstatus == pytest.ExitCode.OK:
+        # Every unexpected discrepancy fails the run, however its test ended (a campaign's clock may
+        # have cut its shrinking short, and the test then passed for the time it had).
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 _REPORT_PROBLEMS = pytest.StashKey[list]()
 # Every test also checks that a valid problem is accepted; the bound test also runs the statistical tier.
@@ -325,9 +334,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for row in tally.as_dict()["table"]:
         write(f"{row['impl']:30} {row['check']:18} {row['examples']:9} {row['failed']:7} {row['known']:6}")
     write("")
-    write("bug-prone regions hit (examples):")
+    write("bug-prone regions: examples checked there, all checks and per value check")
+    value_checks = ("exact", "bound", "adjoint", "layout")
+    write(f"  {'all':>8} " + " ".join(f"{check:>8}" for check in value_checks))
     for region, count in sorted(tally.regions.items(), key=lambda item: -item[1]):
-        write(f"  {count:8}  {region}")
+        per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):8}" for check in value_checks)
+        write(f"  {count:8} {per_check}  {region}")
     for rule in RUN.rules:
         if tally.rules_matched.get(rule.id):
             write(f"known discrepancy {rule.id!r} matched {tally.rules_matched[rule.id]} time(s)")

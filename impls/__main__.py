@@ -23,9 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         status = "available" if impl.available else f"unavailable: {impl.unavailable_reason}"
         print(f"{impl.name:26} {status}")
         print(f"{'':26} dims={impl.dims} devices={impl.devices} deterministic on={impl.deterministic or 'none'} "
-              f"tf32={impl.tf32}")
+              f"tf32 on={impl.tf32 or 'none'}")
         if impl.accumulation:
             print(f"{'':26} accumulates {', '.join(f'{k} in {v}' for k, v in impl.accumulation.items())}")
+        if impl.products:
+            print(f"{'':26} rounds products {', '.join(f'{k} to {v}' for k, v in impl.products.items())}")
+        transforms = [dtype for dtype in impl.dtypes if impl.algorithm_for(dtype) == "transform"]
+        if transforms:
+            print(f"{'':26} may use a transform algorithm (FFT/Winograd) for {', '.join(transforms)}")
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
         print(f"{'':26} {impl.description}")
     return 0

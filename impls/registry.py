@@ -39,9 +39,15 @@ class Implementation:
     devices: tuple[str, ...]
     dtypes: tuple[str, ...]
     deterministic: tuple[str, ...] = ()  # devices on which two identical calls give identical bits
-    tf32: bool = False  # float32 inputs may be rounded to TF32 inside the kernel
+    tf32: tuple[str, ...] = ()  # devices on which float32 inputs may be rounded to TF32 inside the kernel
     # dtype name -> the dtype partial sums are kept in, where it differs from spec.accumulation_dtype
     accumulation: dict[str, str] = field(default_factory=dict)
+    # dtype name -> the dtype each product is rounded to before it is summed (none: products are exact
+    # in the accumulation type, or rounded to it)
+    products: dict[str, str] = field(default_factory=dict)
+    # dtype name -> "direct" (each product formed once, summed in any order) or "transform" (FFT or
+    # Winograd-style: values mixed through a transform); dtypes not named are "direct"
+    algorithm: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
     missing: str | None = None  # why it cannot run at all here (an optional package not installed)
@@ -49,6 +55,12 @@ class Implementation:
 
     def is_deterministic(self, device: str) -> bool:
         return device in self.deterministic
+
+    def uses_tf32(self, device: str) -> bool:
+        return device in self.tf32
+
+    def algorithm_for(self, dtype: str) -> str:
+        return self.algorithm.get(dtype, "direct")
 
     @property
     def usable_devices(self) -> tuple[str, ...]:
@@ -72,39 +84,66 @@ _REGISTRY: dict[str, Implementation] = {}
 
 def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[str] = ("cpu",),
              dtypes: Sequence[str] = ("float32", "float64"),
-             deterministic: bool | Sequence[str] = True,
-             tf32: bool = False, accumulation: dict[str, str] | None = None, description: str = "",
+             deterministic: bool | Sequence[str] = True, tf32: bool | Sequence[str] = False,
+             accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
+             algorithm: str | dict[str, str] = "direct", description: str = "",
              missing: str | None = None, **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
     output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
 
-    ``deterministic`` is True (on every declared device), False, or the devices on which it holds.
-    ``tf32``: float32 inputs may be rounded to TF32 inside the kernel. ``accumulation`` maps a dtype
-    to the dtype its partial sums are kept in, where that is not the default (float32 for half types).
-    The error bounds the suite applies follow these declarations. ``missing`` marks an implementation
-    whose package is not installed: it is listed, with that reason, but never run.
+    ``deterministic`` and ``tf32`` are True (on every declared device), False, or the devices on
+    which they hold. ``tf32``: float32 inputs may be rounded to TF32 inside the kernel.
+    ``accumulation`` maps a dtype to the dtype its partial sums are kept in, where that is not the
+    default (float32 for half types); ``products`` maps a dtype to the dtype each product is rounded
+    to before it is summed. ``algorithm`` is ``"direct"`` (default), ``"transform"`` (FFT or
+    Winograd-style), or a dict from dtype to either. The error bounds and checks the suite applies
+    follow these declarations (docs/error-model.md). ``missing`` marks an implementation whose
+    package is not installed: it is listed, with that reason, but never run.
     """
     dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
-    if isinstance(deterministic, bool):
-        deterministic_t = devices_t if deterministic else ()
-    else:
-        deterministic_t = tuple(deterministic)
     _check_declaration(name, dims_t, devices_t, dtypes_t)
-    accumulation = dict(accumulation or {})
-    unknown = [d for d in list(accumulation) + list(accumulation.values()) if d not in DTYPES]
-    if unknown:
-        raise RegistryError(f"implementation {name!r}: unknown dtypes {unknown} in accumulation")
+    deterministic_t = _on_devices(name, "deterministic", deterministic, devices_t)
+    tf32_t = _on_devices(name, "tf32", tf32, devices_t)
+    accumulation = _dtype_map(name, "accumulation", accumulation or {})
+    products = _dtype_map(name, "products", products or {})
+    algorithms = {dtype: algorithm for dtype in dtypes_t} if isinstance(algorithm, str) else dict(algorithm)
+    bad = sorted(set(algorithms.values()) - set(ALGORITHMS)) + sorted(set(algorithms) - set(DTYPES))
+    if bad:
+        raise RegistryError(f"implementation {name!r}: algorithm must be one of {ALGORITHMS} (or a dict from "
+                            f"dtype to one), got {bad}")
 
     def decorator(fn: ConvTransposeFn) -> ConvTransposeFn:
         source = _source_of(fn)
         if name in _REGISTRY and _REGISTRY[name].source != source:
             raise RegistryError(f"implementation {name!r} from {source} is already registered "
                                 f"by {_REGISTRY[name].source}")
-        _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t,
-                                         tf32, accumulation, description, source, missing, dict(extra))
+        _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
+                                         accumulation, products, algorithms, description, source, missing,
+                                         dict(extra))
         return fn
 
     return decorator
+
+
+ALGORITHMS = ("direct", "transform")
+
+
+def _on_devices(name: str, what: str, value: bool | Sequence[str], devices: tuple[str, ...]) -> tuple[str, ...]:
+    """A per-device declaration: True (every declared device), False, or the devices named."""
+    if isinstance(value, bool):
+        return devices if value else ()
+    chosen = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [d for d in chosen if d not in devices]
+    if unknown:
+        raise RegistryError(f"implementation {name!r}: {what} names devices {unknown} it does not declare")
+    return chosen
+
+
+def _dtype_map(name: str, what: str, mapping: dict[str, str]) -> dict[str, str]:
+    unknown = [d for d in list(mapping) + list(mapping.values()) if d not in DTYPES]
+    if unknown:
+        raise RegistryError(f"implementation {name!r}: unknown dtypes {unknown} in {what}")
+    return dict(mapping)
 
 
 def _check_declaration(name: str, dims: tuple, devices: tuple, dtypes: tuple) -> None:

@@ -88,8 +88,14 @@ def _cuda_native_flags() -> ContextManager:
     return stack
 
 
+# cuDNN's heuristics may pick an FFT, FFT-tiling or Winograd algorithm for the backward-data
+# convolution PyTorch runs here; NVIDIA documents those for float and half data, never for double.
+_CUDNN_TRANSFORMS = {"float32": "transform", "float16": "transform", "complex64": "transform"}
+
 register("torch-cuda-cudnn", devices=("cuda",), dtypes=_CUDA_DTYPES, deterministic=False, tf32=True,
-         description="torch CUDA through cuDNN with PyTorch's defaults (TF32 allowed for float32)")(
+         algorithm=_CUDNN_TRANSFORMS,
+         description="torch CUDA through cuDNN with PyTorch's defaults (TF32 allowed for float32; "
+                     "FFT/Winograd algorithms possible for float32, float16, complex64)")(
     _with_flags(_cudnn_flags))
 
 register("torch-cuda-native", devices=("cuda",), dtypes=_CUDA_DTYPES, deterministic=False,

@@ -101,6 +101,7 @@ class Summary:
     failed: dict[tuple[str, str], int] = field(default_factory=dict)
     known: dict[tuple[str, str], int] = field(default_factory=dict)
     regions: dict[str, int] = field(default_factory=dict)
+    evaluated: dict[str, int] = field(default_factory=dict)  # "check: region" -> examples checked there
     rules_matched: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str, key: Any, n: int = 1) -> None:
@@ -114,14 +115,15 @@ class Summary:
         """The raw counts as JSON (what one process sends or writes for a later merge)."""
         pairs = lambda counter: [[*key, n] for key, n in counter.items()]  # noqa: E731
         return {"examples": pairs(self.examples), "failed": pairs(self.failed), "known": pairs(self.known),
-                "regions": dict(self.regions), "rules_matched": dict(self.rules_matched)}
+                "regions": dict(self.regions), "evaluated": dict(self.evaluated),
+                "rules_matched": dict(self.rules_matched)}
 
     def add(self, tally: dict[str, Any]) -> None:
         for name in ("examples", "failed", "known"):
             counter = getattr(self, name)
             for impl, check, n in tally.get(name, []):
                 counter[(impl, check)] = counter.get((impl, check), 0) + n
-        for name in ("regions", "rules_matched"):
+        for name in ("regions", "evaluated", "rules_matched"):
             counter = getattr(self, name)
             for key, n in tally.get(name, {}).items():
                 counter[key] = counter.get(key, 0) + n
@@ -136,7 +138,7 @@ class Summary:
             row["verdict"] = "fail" if row["failed"] else ("known" if row["known"] else "pass")
         return {"table": rows, "implementations": sorted({r["impl"] for r in rows}),
                 "checks": sorted({r["check"] for r in rows}), "regions": self.regions,
-                "rules_matched": self.rules_matched}
+                "evaluated": self.evaluated, "rules_matched": self.rules_matched}
 
 
 def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
@@ -190,7 +192,7 @@ def merge_reports(paths: list[str | Path], directory: str | Path) -> dict[str, A
         for row in report["summary"].get("table", []):
             for name in ("examples", "failed", "known"):
                 summary.count(name, (row["impl"], row["check"]), row.get(name, 0))
-        for name in ("regions", "rules_matched"):
+        for name in ("regions", "evaluated", "rules_matched"):
             for key, n in report["summary"].get(name, {}).items():
                 summary.count(name, key, n)
         environments.append(report["summary"].get("environment"))

@@ -15,7 +15,7 @@ import sys
 import impls
 from reports.records import ReportError, read_report
 
-from .checks import CHECKS, CallFailed, Untrusted
+from .checks import CHECKS, Untrusted, run_on
 from .harness import Case
 from .problem import Problem
 
@@ -67,12 +67,10 @@ def repro(argv: list[str]) -> int:
     check = "bound" if check == "statistical" else check
     print(f"{case.id} {check}: {problem.describe()}")
     try:
-        finding = CHECKS[check](case, problem)
+        _, finding = run_on(case, problem, check)
     except Untrusted as untrusted:
         print(f"not evidence: {untrusted}")
         return 0
-    except CallFailed as failed:
-        finding = failed.finding
     if finding is None:
         print("not reproduced: the check passes")
         return 0

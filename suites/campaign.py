@@ -9,6 +9,7 @@ is recorded as found, unminimized, so nothing found is lost to the clock.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -64,8 +65,28 @@ def configure(budget_seconds: float, tests: int, workers: int) -> Budget:
     return BUDGET
 
 
+INTERRUPTED = threading.Event()
+
+
+def _interrupt(signum, frame) -> None:
+    INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def install_interrupt_guard() -> None:
+    """Make one Ctrl-C end a campaign. Python raises KeyboardInterrupt wherever the main thread happens
+    to be; raised inside a finalizer or a generator being closed by the garbage collector, it is
+    printed as "Exception ignored" and lost, and a long campaign runs on. The flag set here is seen
+    before the next example, which then raises it again from the test itself."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # leave an ignored SIGINT ignored
+        signal.signal(signal.SIGINT, _interrupt)
+
+
 def stop_if_spent(record_unminimized) -> None:
-    """Called before each example: end the test when its slice (and any grace) is spent."""
+    """Called before each example: end the run on a Ctrl-C, end the test when its slice (and any
+    grace) is spent."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
     if BUDGET is None or not BUDGET.spent():
         return
     if BUDGET.failing is not None:

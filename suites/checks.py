@@ -1,8 +1,10 @@
-"""Each check as a plain function ``(case, problem) -> Finding | None``.
+"""Each check as a plain function ``(evaluation) -> Finding | None``, and :func:`run_on`, the one way
+to run a check on a problem.
 
-The Hypothesis tests draw problems and call these; corpus replays and ``python -m suites repro`` call
-them on stored problems. A check raises :class:`Untrusted` when the problem would prove nothing
-(oracle 7) and :class:`CallFailed` when the implementation rejects a valid problem (oracle 5).
+The Hypothesis tests draw problems and call :func:`run_on` through :func:`run_check`; corpus replays,
+``python -m suites repro`` and the benchmarks call it on stored problems. Value checks re-seed vacuous
+values (oracle 7) and raise :class:`Untrusted` only when no seed helps; a valid problem the
+implementation refuses is a finding (oracle 5).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .strategies import invalid_problems, problems
 
 
 class Untrusted(Exception):
-    """The problem would pass vacuously; redraw it (or skip a stored one)."""
+    """No values for this problem make the check meaningful; redraw it (or skip a stored one)."""
 
 
 class CallFailed(Exception):
@@ -34,13 +36,14 @@ class CallFailed(Exception):
         self.finding = finding
 
 
-Check = Callable[[Case, Problem], "oracles.Finding | None"]
+Check = Callable[[Evaluation], "oracles.Finding | None"]
 
 
-def call(case: Case, problem: Problem, tensors: Tensors) -> torch.Tensor:
+def call(evaluation: Evaluation, tensors: Tensors | None = None) -> torch.Tensor:
     """Run the implementation on a valid problem; refusing it is a discrepancy of its own."""
+    case, problem = evaluation.case, evaluation.problem
     try:
-        return case.impl.fn(*tensors, **problem.kwargs())
+        return case.impl.fn(*(evaluation.given if tensors is None else tensors), **problem.kwargs())
     except ContainmentError as exc:
         raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
@@ -49,11 +52,24 @@ def call(case: Case, problem: Problem, tensors: Tensors) -> torch.Tensor:
                                       f"{text[0][:300] if text else ''}")) from None
 
 
-def _trusted(evaluation: Evaluation) -> Evaluation:
-    reason = evaluation.untrusted_reason()
-    if reason is not None:
-        raise Untrusted(reason)
-    return evaluation
+# Vacuous values (a dead channel, outputs that cancel to zero) are replaced by the values of other
+# seeds, in a fixed order, so a stored problem replays the same way; the geometry is never changed.
+RESEED_ATTEMPTS = 16
+
+
+def reseeded(seed: int, attempt: int) -> int:
+    return seed if attempt == 0 else (seed * 1_000_003 + attempt) % 2**31
+
+
+def trusted(case: Case, problem: Problem) -> Evaluation:
+    """An evaluation of ``problem`` whose values make a value check meaningful (oracle 7)."""
+    reason = None
+    for attempt in range(RESEED_ATTEMPTS):
+        evaluation = Evaluation(case, problem.replace(seed=reseeded(problem.seed, attempt)))
+        reason = evaluation.vacuous_reason()
+        if reason is None:
+            return evaluation
+    raise Untrusted(reason)
 
 
 def _shape_of(y: torch.Tensor, evaluation: Evaluation) -> oracles.Finding | None:
@@ -66,28 +82,28 @@ def _explained(finding: oracles.Finding | None, evaluation: Evaluation, key: str
     return finding
 
 
-def shape(case: Case, problem: Problem) -> oracles.Finding | None:
+def shape(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 1: shape from the formula, the input's dtype and device (batch 0 included)."""
-    evaluation = Evaluation(case, problem)
-    return _shape_of(call(case, problem, evaluation.given), evaluation)
+    return _shape_of(call(evaluation), evaluation)
 
 
-def exact(case: Case, problem: Problem) -> oracles.Finding | None:
-    """Oracle 2: small-integer values; the float64 reference rounded to the dtype, exactly."""
-    evaluation = _trusted(Evaluation(case, problem))
-    y = call(case, problem, evaluation.given)
-    finding = _shape_of(y, evaluation) or oracles.check_exact(y, evaluation.y_ref, case.dtype)
-    return _explained(finding, evaluation, "first wrong element")
+def exact(evaluation: Evaluation) -> oracles.Finding | None:
+    """Oracle 2: small-integer values; the float64 reference rounded to the dtype, exactly (for
+    transform algorithms: within their allowance of it)."""
+    y = call(evaluation)
+    finding = _shape_of(y, evaluation) or oracles.check_exact(y, evaluation.y_ref, evaluation.case.dtype,
+                                                              evaluation.error_model)
+    finding = _explained(finding, evaluation, "first wrong element")
+    return _explained(finding, evaluation, "index")
 
 
-def bound(case: Case, problem: Problem, stats: dict | None = None) -> oracles.Finding | None:
-    """Oracle 3: random reals within the per-element allowance and the statistical limit."""
-    evaluation = _trusted(Evaluation(case, problem))
-    y = call(case, problem, evaluation.given)
+def bound(evaluation: Evaluation, stats: dict | None = None) -> oracles.Finding | None:
+    """Oracle 3: random reals within the allowance and, for direct kernels, the statistical limit."""
+    y = call(evaluation)
     finding = _shape_of(y, evaluation)
     if finding is None:
-        finding, measured = oracles.check_bound(y, evaluation.y_ref, evaluation.M, evaluation.K, case.precision,
-                                                case.dtype, evaluation.y_ref_without_bias)
+        finding, measured = oracles.check_bound(y, evaluation.y_ref, evaluation.error_model,
+                                                evaluation.case.precision, evaluation.y_ref_without_bias)
         if stats is not None:
             stats.update(measured)
     return _explained(finding, evaluation, "index")
@@ -108,29 +124,27 @@ def forward_convolution(y: torch.Tensor, weight: torch.Tensor, problem: Problem,
     return result if problem.batched else result[0]
 
 
-def adjoint(case: Case, problem: Problem) -> oracles.Finding | None:
-    """Oracle 4: ``<conv(y), x> = <y, convT(x)>`` (without bias: the identity is for the linear map)."""
-    problem = problem.replace(bias=False)
-    evaluation = _trusted(Evaluation(case, problem))
+def adjoint(evaluation: Evaluation) -> oracles.Finding | None:
+    """Oracle 4: ``<conv(y), x> = <y, convT(x)>`` (drawn without bias: the identity is for the linear map)."""
+    problem = evaluation.problem
     x, w, _ = evaluation.values
     wide = torch.complex128 if x.is_complex() else torch.float64
     generator = torch.Generator().manual_seed(problem.seed ^ 0x5EED)
     y_probe = torch.randn(evaluation.geometry.output_shape, dtype=torch.float64, generator=generator).to(wide)
     conv_y = forward_convolution(y_probe, w.to(wide), problem, evaluation.geometry.input_size)
-    convt_x = call(case, problem, evaluation.given)
+    convt_x = call(evaluation)
     finding = _shape_of(convt_x, evaluation)
     if finding is None:
         conv_terms = problem.weight_shape[1] * math.prod(problem.weight_shape[2:])
-        finding = oracles.check_adjoint(conv_y, x, y_probe, convt_x, evaluation.M, evaluation.K, conv_terms,
-                                        case.precision)
+        finding = oracles.check_adjoint(conv_y, x, y_probe, convt_x, evaluation.error_model, conv_terms)
     return finding
 
 
-def invalid_accepted(case: Case, problem: Problem) -> oracles.Finding | None:
+def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5a: a problem that breaks a validity rule must raise (any exception)."""
-    tensors = problem.materialize(case.device)
+    problem = evaluation.problem
     try:
-        y = case.impl.fn(*tensors, **problem.kwargs())
+        y = evaluation.case.impl.fn(*evaluation.given, **problem.kwargs())
     except ContainmentError as exc:  # a crash or a hang on invalid input is no refusal
         return oracles.Finding(exc.check, str(exc))
     except Exception:  # noqa: BLE001  (any exception is a refusal)
@@ -139,53 +153,73 @@ def invalid_accepted(case: Case, problem: Problem) -> oracles.Finding | None:
                            f"returned shape {tuple(y.shape)} {y.dtype}")
 
 
-def valid_refused(case: Case, problem: Problem) -> oracles.Finding | None:
+def valid_refused(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5b: every valid problem is accepted."""
-    call(case, problem, problem.materialize(case.device))
+    call(evaluation)
     return None
 
 
-def inputs_unmodified(case: Case, problem: Problem) -> oracles.Finding | None:
+def inputs_unmodified(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: the call leaves its input, weight and bias bits (and strides) as they were."""
-    tensors = problem.materialize(case.device)
+    tensors = evaluation.given
     before = [None if t is None else (oracles.bits(t).clone(), t.stride()) for t in tensors]
-    call(case, problem, tensors)
+    call(evaluation, tensors)
     changed = [name for name, t, saved in zip(("input", "weight", "bias"), tensors, before)
                if t is not None and not (torch.equal(oracles.bits(t), saved[0]) and t.stride() == saved[1])]
     return oracles.Finding("inputs-unmodified", f"the call modified its {', '.join(changed)}") if changed else None
 
 
-def layout(case: Case, problem: Problem) -> oracles.Finding | None:
+def layout(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: the same values in another memory layout agree with the contiguous result within
     both allowances (each lies within one allowance of the reference)."""
-    evaluation = _trusted(Evaluation(case, problem))
-    y_laid = call(case, problem, evaluation.given)
-    y_plain = call(case, problem, problem.materialize(case.device, layout="contiguous"))
+    problem = evaluation.problem
+    y_laid = call(evaluation)
+    y_plain = call(evaluation, problem.materialize(evaluation.case.device, layout="contiguous"))
     finding = _shape_of(y_laid, evaluation)
     if finding is None:
-        finding = oracles.exceedance("layout", y_laid, oracles.widen(y_plain), 2 * evaluation.allowance(),
-                                     evaluation.M, evaluation.K, case.dtype)
+        finding = evaluation.error_model.exceedance("layout", y_laid, oracles.widen(y_plain), scale=2.0)
         if finding is not None:
             finding.summary = f"{problem.layout} and contiguous results differ: {finding.summary}"
     return _explained(finding, evaluation, "index")
 
 
-def special_values(case: Case, problem: Problem) -> oracles.Finding | None:
+def special_values(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: NaN and +-Inf reach exactly the outputs the definition says."""
-    evaluation = Evaluation(case, problem)
-    y = call(case, problem, evaluation.given)
+    problem = evaluation.problem
+    y = call(evaluation)
     finding = _shape_of(y, evaluation)
     if finding is None:
+        values = evaluation.values
         finite = Tensors(*(None if t is None else torch.where(torch.isfinite(t), t, torch.zeros((), dtype=t.dtype))
-                           for t in evaluation.values))
-        finding = oracles.check_special_values(y, evaluation.y_ref, magnitude(finite, problem), case.dtype)
+                           for t in values))
+        spread = non_finite_planes(evaluation) if evaluation.case.precision.transform else None
+        finding = oracles.check_special_values(y, evaluation.y_ref, magnitude(finite, problem), evaluation.case.dtype,
+                                               spread)
     return _explained(finding, evaluation, "first wrong element")
 
 
-def determinism(case: Case, problem: Problem) -> oracles.Finding | None:
+def non_finite_planes(evaluation: Evaluation) -> torch.Tensor:
+    """The output elements whose plane ``(n, c_out)`` a non-finite value feeds through a transform: any
+    of the group's input channels of sample ``n``, any of ``c_out``'s kernels, or its bias."""
+    x, w, b = evaluation.values
+    problem = evaluation.problem
+    x = x if problem.batched else x.unsqueeze(0)
+    n, groups, cout_g = x.shape[0], problem.groups, w.shape[1]
+    cin_g = w.shape[0] // groups
+    bad_x = (~torch.isfinite(x)).flatten(2).any(-1).reshape(n, groups, cin_g).any(-1)  # (n, groups)
+    bad_w = (~torch.isfinite(w)).flatten(2).any(-1).reshape(groups, cin_g, cout_g).any(1).reshape(1, -1)  # (1, Cout)
+    planes = bad_x.repeat_interleave(cout_g, dim=1) | bad_w
+    if b is not None:
+        planes = planes | ~torch.isfinite(b).reshape(1, -1)
+    planes = planes if problem.batched else planes[0]
+    return planes.reshape(planes.shape + (1,) * problem.dims).expand(evaluation.geometry.output_shape)
+
+
+def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: two identical calls give identical bits (for implementations that declare it)."""
-    first = oracles.bits(call(case, problem, problem.materialize(case.device)))
-    second = oracles.bits(call(case, problem, problem.materialize(case.device)))
+    problem, device = evaluation.problem, evaluation.case.device
+    first = oracles.bits(call(evaluation, problem.materialize(device)))
+    second = oracles.bits(call(evaluation, problem.materialize(device)))
     if first.shape == second.shape and torch.equal(first, second):
         return None
     differing = math.nan if first.shape != second.shape else int((first != second).sum())
@@ -198,6 +232,34 @@ CHECKS: dict[str, Check] = {
     "inputs-unmodified": inputs_unmodified, "layout": layout, "special-values": special_values,
     "determinism": determinism,
 }
+# Checks that compare values, so vacuous values are re-seeded first; the adjoint is for the linear map.
+VALUE_CHECKS = ("exact", "bound", "adjoint", "layout")
+
+
+def never_runs(problem: Problem, check: str) -> str | None:
+    """Why a stored problem could never run ``check`` (no seed gives meaningful values), or None."""
+    if check not in VALUE_CHECKS:
+        return None
+    try:
+        trusted(None, problem.replace(bias=False) if check == "adjoint" else problem)  # values only: no case
+    except Untrusted as untrusted:
+        return str(untrusted)
+    return None
+
+
+def run_on(case: Case, problem: Problem, check: str,
+           stats: dict | None = None) -> tuple[Problem, oracles.Finding | None]:
+    """Run one check on one problem: the problem as run (values re-seeded where they were vacuous)
+    and the finding, a refusal or crash included. Raises :class:`Untrusted` when no values make a
+    value check meaningful. The tests, corpus replay, ``repro`` and the benchmarks all call this."""
+    if check == "adjoint":
+        problem = problem.replace(bias=False)
+    evaluation = trusted(case, problem) if check in VALUE_CHECKS else Evaluation(case, problem)
+    try:
+        finding = bound(evaluation, stats) if check == "bound" else CHECKS[check](evaluation)
+    except CallFailed as failed:
+        finding = failed.finding
+    return evaluation.problem, finding
 
 
 def run_check(case: Case, problem: Problem, check: str) -> None:
@@ -207,14 +269,12 @@ def run_check(case: Case, problem: Problem, check: str) -> None:
     campaign.stop_if_spent(record_unminimized)
     stats: dict[str, float] = {}
     try:
-        finding = bound(case, problem, stats) if check == "bound" else CHECKS[check](case, problem)
+        problem, finding = run_on(case, problem, check, stats)
     except Untrusted as untrusted:
         event(f"redrawn: {untrusted}")
         reject()
-    except CallFailed as failed:
-        finding = failed.finding
     if problem.broken_rule is None:
-        label(problem)
+        label(problem, check)
     else:
         event(f"rule: {problem.broken_rule}")
     if stats:

@@ -16,6 +16,9 @@ from impls import spec
 
 from .problem import Problem
 
+# The value kind each check is defined on; other checks replay the entry's own values.
+VALUES_OF_CHECK = {"exact": "int", "bound": "real", "adjoint": "real", "layout": "real", "special-values": "special"}
+
 SEED_CORPUS = Path(__file__).with_name("corpus")
 
 
@@ -62,3 +65,22 @@ def load_corpus(directories: list[Path], known_checks: set[str]) -> tuple[list[E
                 seen.add(entry.id)
                 entries.append(entry)
     return entries, problems
+
+
+def gaps(entries: list[Entry]) -> list[str]:
+    """One line per (entry, check, dtype) that would never run: a stored bug that is silently skipped
+    proves nothing. Valid entries must be valid, and run every value check they name, in every dtype
+    they are replayed in; invalid entries must stay invalid there."""
+    from .checks import never_runs  # the checks import this module's neighbours, not the reverse
+
+    lines = []
+    for entry in entries:
+        for dtype in entry.dtypes or spec.ALL_DTYPES:
+            for check in entry.checks:
+                problem = entry.problem.replace(dtype=dtype, values=VALUES_OF_CHECK.get(check, entry.problem.values))
+                if check == "invalid-accepted" or entry.problem.broken_rule:
+                    continue
+                reason = never_runs(problem, check)
+                if reason:
+                    lines.append(f"{entry.path}: {check} never runs in {dtype} ({reason})")
+    return lines

@@ -54,9 +54,13 @@ class Case:
 
     @property
     def precision(self) -> oracles.Precision:
-        declared = self.impl.accumulation.get(self.dtype_name)
-        return oracles.precision_of(self.dtype, tf32=self.impl.tf32 and self.device == "cuda",
-                                    accumulation=spec.DTYPES[declared] if declared else None)
+        """What the implementation declares about its arithmetic in this dtype on this device."""
+        accumulation = self.impl.accumulation.get(self.dtype_name)
+        products = self.impl.products.get(self.dtype_name)
+        return oracles.precision_of(self.dtype, tf32=self.impl.uses_tf32(self.device),
+                                    accumulation=spec.DTYPES[accumulation] if accumulation else None,
+                                    products=spec.DTYPES[products] if products else None,
+                                    algorithm=self.impl.algorithm_for(self.dtype_name))
 
 
 @dataclass
@@ -90,13 +94,15 @@ def _event(text: str) -> None:
         event(text)
 
 
-def label(problem: Problem) -> None:
-    """Label a valid problem's classes for Hypothesis' statistics and the run's region counts."""
+def label(problem: Problem, check: str) -> None:
+    """Label a valid problem's classes for Hypothesis' statistics and count, per check, the
+    bug-prone regions it was evaluated in (after the check ran, so a redrawn problem never counts)."""
     _event(f"dims={problem.dims}")
     _event(f"layout={problem.layout}")
     for region in regions_of(problem):
         _event(f"region: {region}")
         RUN.tally.count("regions", region)
+        RUN.tally.count("evaluated", f"{check}: {region}")
 
 
 def facts_of(problem: Problem) -> dict[str, Any]:
@@ -273,17 +279,29 @@ class Evaluation:
     def K(self) -> torch.Tensor:
         return term_count(self.values, self.problem)
 
-    def allowance(self) -> torch.Tensor:
-        return oracles.allowance(self.M, self.K, self.y_ref, self.case.precision, self.y_ref_without_bias)
+    @cached_property
+    def reached(self) -> torch.Tensor:
+        """The outputs some product lands in (the others are structural zeros, or the bias)."""
+        x, w, _ = self.values
+        return term_count(Tensors(x, w, None), self.problem) > 0
 
-    def untrusted_reason(self) -> str | None:
-        g = self.geometry
-        taps_landing = all(
-            spec.tap_lands_in_output(t, L, s, p, d, o)
-            for L, k, s, p, d, o in zip(g.input_size, g.kernel_size, g.stride, g.padding, g.dilation,
-                                        g.output_size)
-            for t in range(k))
-        return oracles.untrusted_reason(self.y_ref, self.values.input, self.values.weight, taps_landing)
+    @cached_property
+    def error_model(self) -> oracles.ErrorModel:
+        """The allowances of the implementation's declared algorithm and precision."""
+        prec = self.case.precision
+        if not prec.transform:
+            allowed = oracles.allowance(self.M, self.K, self.y_ref, prec, self.y_ref_without_bias)
+            return oracles.DirectModel(allowed, self.M, self.K, self.case.dtype)
+        x, w, _ = self.values
+        x64 = oracles.widen(x if self.problem.batched else x.unsqueeze(0))
+        planes = oracles.transform_plane_allowance(
+            x64, oracles.widen(w), self.problem.groups, oracles.transform_log2_size(self.geometry.full_size()),
+            self.y_ref, prec, self.y_ref_without_bias)
+        return oracles.TransformModel(planes, self.problem.dims, self.M, self.K, self.case.dtype)
+
+    def vacuous_reason(self) -> str | None:
+        x, w, _ = self.values
+        return oracles.vacuous_reason(self.y_ref, self.reached, x, w)
 
     def explanation(self, index: list[int], limit: int = 12) -> str:
         """The definition's terms for one output element, as text (at most ``limit`` lines)."""

@@ -138,7 +138,8 @@ class Problem:
         """Small integers, thinned with zeros until every partial sum is exact in the output dtype."""
         span = SMALL_INTEGER_RANGE.get(self.dtype, 8)
         x = _integers(self.input_shape, span, self.dtype, generator)
-        w = _integers(self._weight_value_shape(), span, self.dtype, generator)
+        # Nonzero taps: a zero tap would hide its input channel (a 1x1 kernel has one tap per channel).
+        w = _integers(self._weight_value_shape(), span, self.dtype, generator, nonzero=True)
         w = w.expand(self.weight_shape).contiguous()
         b = _integers((self.out_channels,), span, self.dtype, generator) if self.bias else None
         limit = EXACT_INTEGER_LIMIT[self.dtype]
@@ -172,8 +173,11 @@ def _random(shape: tuple[int, ...], dtype: str, generator: torch.Generator) -> t
     return values.to(spec.DTYPES[dtype])
 
 
-def _integers(shape: tuple[int, ...], span: int, dtype: str, generator: torch.Generator) -> torch.Tensor:
+def _integers(shape: tuple[int, ...], span: int, dtype: str, generator: torch.Generator,
+              nonzero: bool = False) -> torch.Tensor:
     values = torch.randint(-span, span + 1, shape, generator=generator).to(torch.float64)
+    if nonzero:
+        values = torch.where(values == 0, torch.ones((), dtype=torch.float64), values)
     if dtype.startswith("complex"):
         imag = torch.randint(-span, span + 1, shape, generator=generator).to(torch.float64)
         values = torch.complex(values, imag)

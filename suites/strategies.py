@@ -20,12 +20,16 @@ from .problem import LAYOUTS, Problem
 
 MAX_OUTPUT_ELEMENTS = 50_000  # keeps one example to milliseconds on a laptop core
 MAX_LENGTH = {1: 12, 2: 7, 3: 4}  # input length per axis, by dims
+LARGE_LENGTH = {1: 64, 2: 24, 3: 12}  # the "large-spatial" focus: one axis up to this long
+# Real CPU/GPU kernels block channels by 8, 16 or 32: these sizes hit whole blocks and their tails.
+CHANNEL_BLOCK_SIZES = (7, 8, 9, 15, 16, 17, 31, 32, 33)
 AXIS_FOCI = ("stride-dilation", "output-padding", "op-ge-stride", "op-gt-padding", "padding-crop",
-             "k1-stride", "kernel-eq-stride", "kernel-gt-input", "tiny-spatial")
-CHANNEL_FOCI = ("groups", "depthwise", "cin-ne-cout")
+             "k1-stride", "kernel-eq-stride", "kernel-gt-input", "tiny-spatial", "large-spatial")
+CHANNEL_FOCI = ("groups", "depthwise", "cin-ne-cout", "channel-blocks")
 OTHER_FOCI = ("batch0", "unbatched", "channels-last-size1", "odd-layout", "3d", "per-axis-differ")
-# "free" leads so that shrinking moves towards an unconstrained draw.
-FOCI = ("free",) * 6 + AXIS_FOCI + CHANNEL_FOCI + OTHER_FOCI
+# "free" leads so that shrinking moves towards an unconstrained draw. Channel blocks get three shares:
+# a block tail is one size in nine of a focus that stands for a whole family of kernels.
+FOCI = ("free",) * 6 + AXIS_FOCI + CHANNEL_FOCI + ("channel-blocks",) * 2 + OTHER_FOCI
 
 
 def _any_axis(p: Problem, test: Callable[..., bool]) -> bool:
@@ -65,6 +69,8 @@ REGIONS: dict[str, Callable[[Problem], bool]] = {
     "per-axis values differ": lambda p: p.dims > 1 and any(
         len(set(v)) > 1 for v in (p.stride, p.padding, p.output_padding, p.dilation, p.weight_shape[2:])),
     "fp16/bf16": lambda p: p.dtype in ("float16", "bfloat16"),
+    "7+ channels per group (blocked kernels)": lambda p: max(p.weight_shape[0] // p.groups, p.weight_shape[1]) >= 7,
+    "long spatial axis": lambda p: any(L > MAX_LENGTH[p.dims] for L in p.input_shape[-p.dims:]),
     "bias": lambda p: p.bias,
 }
 
@@ -93,6 +99,10 @@ def _axis(draw: st.DrawFn, dims: int, focus: str) -> tuple[int, int, int, int, i
     elif focus == "kernel-eq-stride":
         s = ints(2, 4)
         k = s
+    elif focus == "channel-blocks":  # small on every axis, so that many channels fit the work cap
+        L, k, s, d = ints(1, 4), ints(1, 3), ints(1, 2), ints(1, 2)
+    elif focus == "large-spatial":
+        L = ints(lmax + 1, LARGE_LENGTH[dims])
     elif focus in ("kernel-gt-input", "tiny-spatial"):
         L = ints(1, 2)
         if focus == "kernel-gt-input":
@@ -124,7 +134,7 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
         n_dims = 3
     else:
         n_dims = draw(st.sampled_from(sorted(dims)))
-    axes = [_axis(draw, n_dims, focus if a == 0 else "free") for a in range(n_dims)]
+    axes = [_axis(draw, n_dims, focus if a == 0 or focus == "channel-blocks" else "free") for a in range(n_dims)]
     if focus == "per-axis-differ" and n_dims > 1:
         assume(len({axis[1:] for axis in axes}) > 1)
     L, k, s, p, op, d = (tuple(values_) for values_ in zip(*axes))
@@ -137,6 +147,8 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
         n = 0
     elif focus == "unbatched":
         n = None
+    elif focus == "channel-blocks":
+        n = draw(st.sampled_from([1, None])) if min_batch <= 1 else min_batch
     else:
         n = draw(st.one_of(st.integers(max(1, min_batch), 3), st.just(0) if min_batch == 0 else st.nothing(),
                            st.none()))
@@ -164,6 +176,12 @@ def _channels(draw: st.DrawFn, focus: str, budget: int) -> tuple[int, int, int]:
         g_lo, cout_lo = 2, 2
     elif focus == "depthwise":
         g_lo, cin_hi = 2, 1
+    elif focus == "channel-blocks":
+        groups = draw(st.integers(1, 2)) if budget >= 2 else 1
+        blocks = st.sampled_from(CHANNEL_BLOCK_SIZES)
+        cap = max(budget // groups, 1)  # output channels per group that fit the work cap
+        cout_g = draw(blocks.filter(lambda c: c <= cap)) if cap >= 7 else draw(st.integers(1, cap))
+        return groups, draw(st.one_of(blocks, st.integers(7, 33))), cout_g
     assume(g_lo * cout_lo <= budget)
     groups = draw(st.integers(g_lo, min(4, budget // cout_lo)))
     cin_g = draw(st.integers(cin_lo, cin_hi))

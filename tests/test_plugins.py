@@ -3,6 +3,7 @@ and selected by --impl; a broken plugin or an unknown name gives one clear error
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def test_a_plugin_file_is_listed_and_run(tmp_path: Path, gate):
     assert "my-kernel" in listing and "available" in listing
     run = gate("--impl-module", str(plugin), "--impl", "my-kernel", "-k", "test_shape or test_exact")
     assert run.returncode == 0, run.output
-    assert "test_shape[my-kernel-cpu-float32]" in run.output or "passed" in run.output
+    checked = {check: int(n) for check, n in re.findall(r"^my-kernel\s+(\S+)\s+(\d+)\s+0\s+0$", run.output, re.M)}
+    assert checked.get("shape", 0) > 0 and checked.get("exact", 0) > 0, run.output[-3000:]
     assert "my-kernel" in run.output  # the run summary names it
 
 

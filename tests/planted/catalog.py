@@ -32,5 +32,10 @@ EXPECTED = {
     "bug-b13-accepts-empty-output": ("B13 output-size check missing", "invalid-accepted"),
     "bug-b15-half-accumulation": ("B15 half-precision accumulation", "bound"),
     "bug-b20-kernel-beyond-input": ("B20 col2im drops taps past the input", "exact"),
+    "bug-crop-whole-taps": ("padding that crops whole taps clamped (output shifted)", "exact"),
+    "bug-channel-block-tail": ("tail of an 8-channel block computed with the wrong weights", "exact"),
+    "bug-undeclared-transform": ("an FFT algorithm declared direct", "bound"),
 }
-CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution")
+CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution",
+           "correct-bias-after-rounding", "correct-tf32-declared", "correct-products-rounded", "correct-fft",
+           "correct-3d-only", "correct-bfloat16-only", "correct-complex-only")

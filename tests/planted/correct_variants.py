@@ -9,6 +9,7 @@ import torch
 from impls import register, spec
 from impls.naive import batched, finish
 from impls.naive import conv_transpose as naive
+from tests.planted.fft import fft_conv_transpose
 
 ALL = spec.ALL_DTYPES
 
@@ -67,3 +68,73 @@ def autograd_of_convolution(input, weight, bias=None, stride=1, padding=0, outpu
         grad = torch.zeros_like(z)
     grad = grad.detach().conj().resolve_conj() if input.is_complex() else grad.detach()
     return finish(grad, bias, geometry, input.dtype)
+
+
+@register("correct-bias-after-rounding", dtypes=ALL)
+def bias_after_rounding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The convolution rounded to the input's dtype, then the bias added in that dtype (as PyTorch
+    and OpenVINO do): two roundings, both within the allowance."""
+    spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    result = naive(input, weight, None, stride, padding, output_padding, groups, dilation)
+    if bias is None:
+        return result
+    return result + bias.reshape((-1,) + (1,) * (weight.dim() - 2))
+
+
+def to_tf32(t: torch.Tensor) -> torch.Tensor:
+    """Round float32 to TF32 (10 explicit mantissa bits, round half away from zero on the bits)."""
+    if t.dtype != torch.float32:
+        return t
+    bits = t.contiguous().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+@register("correct-tf32-declared", dtypes=("float32",), tf32=True)
+def tf32_declared(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Float32 inputs rounded to TF32 on the CPU, declared with ``tf32=True``."""
+    return naive(to_tf32(input), to_tf32(weight), bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("correct-products-rounded", dtypes=("float16", "bfloat16"),
+          products={"float16": "float16", "bfloat16": "bfloat16"})
+def products_rounded(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Each product rounded to the half type, the products summed in float32 (tinygrad's bfloat16)."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    x = batched(input, geometry).float()
+    n, g = x.shape[0], geometry.groups
+    cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
+    x_groups = x.reshape((n, g, cin_g, 1) + geometry.input_size)
+    w = weight.float().reshape((g, cin_g, cout_g) + geometry.kernel_size)
+    full = torch.zeros((n, g, cout_g) + geometry.full_size(), dtype=torch.float32, device=x.device)
+    spatial = (1,) * geometry.dims
+    for tap in itertools.product(*(range(k) for k in geometry.kernel_size)):
+        w_tap = w[(slice(None),) * 3 + tap].reshape((1, g, cin_g, cout_g) + spatial)
+        products = (x_groups * w_tap).to(input.dtype).float().sum(dim=2)  # (n, g, Cout/g, *L)
+        landing = tuple(slice(t * d, t * d + (L - 1) * s + 1, s) for t, d, L, s in zip(
+            tap, geometry.dilation, geometry.input_size, geometry.stride))
+        full[(slice(None),) * 3 + landing] += products
+    window = tuple(slice(p, p + o) for p, o in zip(geometry.padding, geometry.output_size))
+    result = full[(slice(None),) * 3 + window].reshape((n, geometry.out_channels) + geometry.output_size)
+    return finish(result, bias, geometry, input.dtype)
+
+
+register("correct-fft", dtypes=ALL, algorithm="transform",
+         description="FFT-based, declared as a transform algorithm")(fft_conv_transpose)
+
+
+@register("correct-3d-only", dims=(3,), dtypes=("float32",))
+def three_d_only(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """A narrow plugin: 3d problems in float32 only."""
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("correct-bfloat16-only", dtypes=("bfloat16",))
+def bfloat16_only(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """A narrow plugin: one dtype."""
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("correct-complex-only", dtypes=("complex64", "complex128"))
+def complex_only(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """A narrow plugin: complex dtypes only."""
+    return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from impls import register, spec
 from impls.naive import batched, finish, scatter_sum
 from impls.naive import conv_transpose as naive
+from tests.planted.fft import fft_conv_transpose
 
 FLOATS = ("float32", "float64")
 
@@ -35,12 +36,14 @@ def _plus_bias(result: torch.Tensor, bias: torch.Tensor | None, dims: int) -> to
 def output_padding_zero_fill(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                              dilation=1):
     """B1 (TVM #4318, torch-mlir #2026): output_padding appended as zero rows instead of extending
-    the scatter, so outputs that taps reach in that tail come out zero."""
+    the scatter, so outputs that taps reach in that tail come out zero (the bias still added)."""
     geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
-    if not any(geometry.output_padding):
-        return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
-    short = naive(input, weight, None, stride, padding, 0, groups, dilation)
-    result = _fit(short, geometry.output_shape)
+    result = naive(input, weight, None, stride, padding, output_padding, groups, dilation)
+    lead = (slice(None),) * (result.dim() - geometry.dims)
+    for axis, op in enumerate(geometry.output_padding):
+        if op:
+            tail = tuple(slice(-op, None) if a == axis else slice(None) for a in range(geometry.dims))
+            result[lead + tail] = 0
     return _plus_bias(result, bias, geometry.dims)
 
 
@@ -201,3 +204,42 @@ def accepts_empty_output(input, weight, bias=None, stride=1, padding=0, output_p
     lead = tuple(input.shape[:-dims])
     return input.new_zeros(lead[:-1] + (weight.shape[1] * groups,) + (0,) * dims)
 
+
+
+@register("bug-crop-whole-taps", dtypes=FLOATS)
+def crop_whole_taps(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Padding larger than the dilated kernel's reach (p > d*(k-1): whole taps cropped away) clamped
+    to d*(k-1) when the output window is placed, so the output is shifted while its shape is right
+    (oneDNN-style kernels that split padding into "cropped taps" and "cropped rows")."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    reach = [d * (k - 1) for k, d in zip(geometry.kernel_size, geometry.dilation)]
+    if all(p <= r for p, r in zip(geometry.padding, reach)):
+        return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    full = scatter_sum(batched(input, geometry), weight, dataclasses.replace(geometry, padding=(0,) * geometry.dims))
+    window = tuple(slice(min(p, r), min(p, r) + o) for p, r, o in zip(geometry.padding, reach, geometry.output_size))
+    shifted = _fit(full[(slice(None),) * 2 + window], (full.shape[0], geometry.out_channels) + geometry.output_size)
+    return finish(shifted, bias, geometry, input.dtype)
+
+
+CHANNEL_BLOCK = 8
+
+
+@register("bug-channel-block-tail", dtypes=FLOATS)
+def channel_block_tail(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Output channels computed in blocks of 8; the last, partial block of a group with more than 8
+    output channels reuses the previous block's weights (a tail loop indexed from the wrong base)."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    cout_g = geometry.out_channels_per_group
+    tail = cout_g % CHANNEL_BLOCK
+    if cout_g <= CHANNEL_BLOCK or not tail:
+        return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    wrong = weight.clone()
+    wrong[:, cout_g - tail:] = weight[:, cout_g - tail - CHANNEL_BLOCK:cout_g - CHANNEL_BLOCK]
+    return naive(input, wrong, bias, stride, padding, output_padding, groups, dilation)
+
+
+@register("bug-undeclared-transform", dtypes=FLOATS)
+def undeclared_transform(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """A correct FFT algorithm that does not declare ``algorithm="transform"``: its error is as large
+    as a transform's allowance, far beyond a direct kernel's, and a direct kernel that far off is a bug."""
+    return fft_conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation)
