@@ -51,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where records, report.json/.md/.html and new corpus entries go (default: reports/out)")
     group.addoption("--contain", choices=("plugins", "all", "none"), default="plugins",
                     help="run implementations in worker processes, so crashes and hangs become findings "
-                         "(default: plugins, i.e. implementations not built in)")
+                         "(default: plugins, i.e. plugin modules and the third-party framework adapters)")
     group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS",
                     help=f"per-call time limit of a contained implementation (default {DEFAULT_CALL_TIMEOUT:g})")
     group.addoption("--fuzz-seconds", type=float, default=None, metavar="SECONDS",
@@ -165,17 +165,19 @@ def _parse_shard(text: str) -> tuple[int, int]:
 def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Implementation:
     """The implementation, running in a worker process when --contain says so."""
     mode = config.getoption("contain")
-    built_in = impl.source.startswith(str(Path(impls.__file__).parent))
-    if mode == "none" or (mode == "plugins" and built_in):
+    # Third-party frameworks run contained like plugins: their native code can abort the process.
+    own = impl.source.startswith(str(Path(impls.__file__).parent)) and not impl.extra.get("third_party")
+    if mode == "none" or (mode == "plugins" and own):
         return impl
     call = ContainedCall(impl.name, config.getoption("impl_module"), config.getoption("call_timeout"))
     return dataclasses.replace(impl, fn=call)
 
 
 def _clear_previous_run(report_dir: Path) -> None:
-    from reports.records import RECORD_GLOB, TALLY_GLOB
+    from reports.records import RECORD_GLOB, REPORT_NAME, TALLY_GLOB
 
-    for pattern in (RECORD_GLOB, TALLY_GLOB, "progress-*.json"):
+    # The previous run's documents go too: a run that finds and counts nothing must not show them.
+    for pattern in (RECORD_GLOB, TALLY_GLOB, "progress-*.json", REPORT_NAME, "report.md", "report.html"):
         for path in report_dir.glob(pattern):
             path.unlink()
 
@@ -311,6 +313,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         # have cut its shrinking short, and the test then passed for the time it had).
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+
 _REPORT_PROBLEMS = pytest.StashKey[list]()
 # Every test also checks that a valid problem is accepted; the bound test also runs the statistical tier.
 IMPLIED_CHECKS = {"valid-refused", "statistical", "crash", "timeout"}
@@ -323,10 +326,13 @@ def pytest_testnodedown(node, error) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    from suites.checks import VALUE_CHECKS
     from suites.harness import RUN
 
     tally = RUN.tally
-    if not tally.examples or hasattr(config, "workerinput") or not config.stash.get(_IS_GATE, False):
+    report_dir = Path(config.getoption("report_dir"))
+    if hasattr(config, "workerinput") or not config.stash.get(_IS_GATE, False) or not (
+            tally.examples or (report_dir / "report.json").exists()):
         return
     write = terminalreporter.write_line
     terminalreporter.section("convt-conformance summary")
@@ -335,10 +341,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         write(f"{row['impl']:30} {row['check']:18} {row['examples']:9} {row['failed']:7} {row['known']:6}")
     write("")
     write("bug-prone regions: examples checked there, all checks and per value check")
-    value_checks = ("exact", "bound", "adjoint", "layout")
-    write(f"  {'all':>8} " + " ".join(f"{check:>8}" for check in value_checks))
+    write(f"  {'all':>8} " + " ".join(f"{check:>8}" for check in VALUE_CHECKS))
     for region, count in sorted(tally.regions.items(), key=lambda item: -item[1]):
-        per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):8}" for check in value_checks)
+        per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):8}" for check in VALUE_CHECKS)
         write(f"  {count:8} {per_check}  {region}")
     for rule in RUN.rules:
         if tally.rules_matched.get(rule.id):
@@ -348,6 +353,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
               f"{'/'.join(rule.check)} ran")
     for problem in config.stash.get(_CORPUS_PROBLEMS, []) + config.stash.get(_REPORT_PROBLEMS, []):
         write(f"report: {problem}")
-    report_dir = Path(config.getoption("report_dir"))
     if (report_dir / "report.json").exists():
         write(f"reports: {report_dir / 'report.json'}, report.md, report.html")

@@ -1,7 +1,8 @@
 """JAX as a registered implementation: ``jax.lax.conv_general_dilated`` with ``lhs_dilation`` (the
 transposed convolution as a convolution of the stride-dilated input), the kernel flipped and its
 in/out channels swapped per group, PyTorch's padding and output_padding mapped to explicit per-side
-padding ``(d(k-1) - p, d(k-1) - p + op)``. CPU; float64 through ``jax_enable_x64``.
+padding ``(d(k-1) - p, d(k-1) - p + op)``. CPU; float64 through ``jax.enable_x64``, set for each call
+only, so importing the project leaves JAX's global configuration as the user has it.
 
 Registered only when ``jax`` is installed. Nothing is validated here beyond what building the call
 needs: JAX's own domain is what the errors oracle checks.
@@ -25,8 +26,8 @@ except ImportError as exc:  # an optional extra
     register(NAME, dtypes=_DTYPES, description=DESCRIPTION,
              missing=f"jax not installed ({exc.name}); pip install jax")(lambda *a, **k: None)
 else:
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_platforms", "cpu")
+    import functools
+
     import jax.numpy as jnp
     from jax import lax
 
@@ -39,14 +40,22 @@ else:
             return jnp.asarray(values.float().numpy(), dtype=jnp.bfloat16)
         return jnp.asarray(values.contiguous().numpy())
 
+    @functools.cache
+    def _cpu():
+        return jax.devices("cpu")[0]
+
     def _to_torch(array, dtype: torch.dtype) -> torch.Tensor:
         if dtype == torch.bfloat16:
-            return torch.from_numpy(np.asarray(array.astype(jnp.float32))).to(torch.bfloat16)
+            return torch.from_numpy(np.array(array.astype(jnp.float32))).to(torch.bfloat16)
         return torch.from_numpy(np.array(array))
 
     @register(NAME, dims=(1, 2, 3), devices=("cpu",), dtypes=_DTYPES, description=DESCRIPTION,
               version=jax.__version__, third_party=True)
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        with jax.enable_x64(True), jax.default_device(_cpu()):
+            return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+    def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation):
         dims = weight.dim() - 2
         if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
             raise TypeError(f"jax-cpu needs matching dtypes, got {input.dtype}, {weight.dtype}")

@@ -32,7 +32,6 @@ DTYPES: dict[str, torch.dtype] = {
     "complex128": torch.complex128,
     "complex64": torch.complex64,
 }
-FLOATING = ("float64", "float32", "float16", "bfloat16")
 ALL_DTYPES = tuple(DTYPES)
 
 
@@ -108,13 +107,6 @@ def contributing_pairs(o: int, L: int, k: int, stride: int, padding: int,
         if offset % stride == 0 and 0 <= offset // stride < L:
             pairs.append((offset // stride, t))
     return pairs
-
-
-def tap_lands_in_output(t: int, L: int, stride: int, padding: int, dilation: int,
-                        out_len: int) -> bool:
-    """Whether tap ``t`` of one axis reaches any output position (a large padding can crop a tap
-    away entirely)."""
-    return any(0 <= landing_position(i, t, stride, padding, dilation) < out_len for i in range(L))
 
 
 def as_tuple(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:

@@ -38,7 +38,7 @@ def _from_record(path: str, index: int) -> tuple[str, str, str, str, Problem, li
     if not 1 <= index <= len(found):
         raise UsageProblem(f"{path}: has {len(found)} discrepancies, no number {index}")
     record = found[index - 1]
-    return (record["impl"], record["device"], record["dtype"], record["check"],
+    return (record["impl"], record["device"], record["dtype"], record.get("ran_check", record["check"]),
             _problem(record["problem"], f"{path} discrepancy {index}"), list(record.get("plugin_modules", [])))
 
 

@@ -31,7 +31,7 @@ class Budget:
     grace: float  # how long a test with a failure may keep shrinking past its slice
     test_started: float = 0.0
     slice_seconds: float = 0.0
-    failing: Any = None  # (case, problem, finding) of the first failure of the current test
+    failing: Any = None  # (case, problem, check, finding) of the first failure of the current test
 
     def start_test(self) -> None:
         """Give the starting test its share of the time that is left (dynamic, so overheads and early
@@ -95,9 +95,9 @@ def stop_if_spent(record_unminimized) -> None:
     pytest.skip(SKIP_REASON)
 
 
-def note_failure(case: Any, problem: Any, finding: Any) -> None:
+def note_failure(case: Any, problem: Any, check: str, finding: Any) -> None:
     if BUDGET is not None and BUDGET.failing is None:
-        BUDGET.failing = (case, problem, finding)
+        BUDGET.failing = (case, problem, check, finding)
 
 
 class Progress:

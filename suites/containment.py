@@ -100,9 +100,6 @@ class ContainedCall:
         self.process, self.connection = None, None
         return code
 
-    def close(self) -> None:
-        self._stop()
-
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.process is None or not self.process.is_alive():
             self._stop()

@@ -139,17 +139,17 @@ def conclude(case: Case, problem: Problem, check: str, finding: oracles.Finding 
         _event(f"known discrepancy: {rule.id}")
         if (case.id, finding.check, rule.id) not in _known_recorded:  # the first one, as an example
             _known_recorded.add((case.id, finding.check, rule.id))
-            _record(case, problem, finding, status="known", rule=rule)
+            _record(case, problem, check, finding, status="known", rule=rule)
         return
     if not final:
-        campaign.note_failure(case, problem, finding)
+        campaign.note_failure(case, problem, check, finding)
         raise Discrepancy(f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
     RUN.tally.count("failed", key)
     if _in_hypothesis():
         note(f"problem: {problem.describe()}")
-    _record(case, problem, finding, status="unexpected")
+    _record(case, problem, check, finding, status="unexpected")
     raise Discrepancy(f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
-                      f"  reproduce: {repro_command(case, problem, finding.check)}")
+                      f"  reproduce: {repro_command(case, problem, check)}")
 
 
 def _write_progress(every: float = 2.0) -> None:
@@ -160,11 +160,11 @@ def _write_progress(every: float = 2.0) -> None:
     write_json(RUN.progress_path, RUN.tally.to_tally())
 
 
-def record_unminimized(case: Case, problem: Problem, finding: oracles.Finding) -> None:
+def record_unminimized(case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
     """Keep a failure whose shrinking the campaign clock cut short."""
     finding.summary = f"(not minimized: the campaign's time ran out) {finding.summary}"
     RUN.tally.count("failed", (case.impl.name, finding.check))
-    _record(case, problem, finding, status="unexpected")
+    _record(case, problem, check, finding, status="unexpected")
 
 
 def repro_command(case: Case, problem: Problem, check: str) -> str:
@@ -174,14 +174,15 @@ def repro_command(case: Case, problem: Problem, check: str) -> str:
             f"{modules} --problem '{problem.to_json()}'")
 
 
-def _record(case: Case, problem: Problem, finding: oracles.Finding, status: str,
+def _record(case: Case, problem: Problem, check: str, finding: oracles.Finding, status: str,
             rule: expectations.Rule | None = None) -> None:
     record = {
         "impl": case.impl.name, "device": case.device, "dtype": case.dtype_name, "check": finding.check,
+        "ran_check": check,
         "status": status, "summary": finding.summary, "details": finding.details,
         "picture": finding.picture, "problem": problem.to_dict(), "descriptor": problem.describe(),
-        "repro": repro_command(case, problem, finding.check),
-        "script": standalone_script(case, problem, finding.check, RUN.plugin_modules),
+        "repro": repro_command(case, problem, check),  # the check that ran: a crash has none of its own
+        "script": standalone_script(case, problem, check, RUN.plugin_modules),
         "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
         "plugin_modules": list(RUN.plugin_modules),
         "environment": RUN.environment or {},
@@ -190,8 +191,8 @@ def _record(case: Case, problem: Problem, finding: oracles.Finding, status: str,
         record["rule"] = {"id": rule.id, "reason": rule.reason, "link": rule.link}
     if RUN.writer is not None:
         RUN.writer.write(record)
-    if RUN.corpus_dir and status == "unexpected":
-        save_to_corpus(RUN.corpus_dir, case, problem, finding.check)
+    if RUN.corpus_dir and status == "unexpected":  # replayed by the check that ran (a crash has no check of its own)
+        save_to_corpus(RUN.corpus_dir, case, problem, check)
 
 
 def save_to_corpus(directory: str, case: Case, problem: Problem, check: str) -> None:
@@ -282,8 +283,7 @@ class Evaluation:
     @cached_property
     def reached(self) -> torch.Tensor:
         """The outputs some product lands in (the others are structural zeros, or the bias)."""
-        x, w, _ = self.values
-        return term_count(Tensors(x, w, None), self.problem) > 0
+        return self.K > (0 if self.values.bias is None else 1)  # K counts the bias as a term
 
     @cached_property
     def error_model(self) -> oracles.ErrorModel:

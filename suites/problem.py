@@ -17,7 +17,6 @@ import torch
 from impls import spec
 from impls.naive import reference
 
-VALUE_KINDS = ("int", "real", "special")
 LAYOUTS = ("contiguous", "channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
 # Largest integer below which every integer is exact, per output dtype (2^(mantissa bits + 1)).
 EXACT_INTEGER_LIMIT = {"float64": 2.0**53, "float32": 2.0**24, "float16": 2.0**11, "bfloat16": 2.0**8,

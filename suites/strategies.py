@@ -27,9 +27,14 @@ AXIS_FOCI = ("stride-dilation", "output-padding", "op-ge-stride", "op-gt-padding
              "k1-stride", "kernel-eq-stride", "kernel-gt-input", "tiny-spatial", "large-spatial")
 CHANNEL_FOCI = ("groups", "depthwise", "cin-ne-cout", "channel-blocks")
 OTHER_FOCI = ("batch0", "unbatched", "channels-last-size1", "odd-layout", "3d", "per-axis-differ")
-# "free" leads so that shrinking moves towards an unconstrained draw. Channel blocks get three shares:
-# a block tail is one size in nine of a focus that stands for a whole family of kernels.
-FOCI = ("free",) * 6 + AXIS_FOCI + CHANNEL_FOCI + ("channel-blocks",) * 2 + OTHER_FOCI
+# Each draw picks one focus of each family, independently, so that even a short run of one test (the
+# ci profile's 30 examples) meets every axis focus with high probability. "free" leads each family so
+# that shrinking moves towards an unconstrained draw.
+AXIS_FAMILY = ("free",) * 2 + AXIS_FOCI
+CHANNEL_FAMILY = ("free",) * 2 + CHANNEL_FOCI
+OTHER_FAMILY = ("free",) * 2 + OTHER_FOCI
+# What a focus asks of the axes after the first (the first gets the axis focus itself).
+OTHER_AXES = {"channel-blocks": "channel-blocks", "k1-stride": "k1"}
 
 
 def _any_axis(p: Problem, test: Callable[..., bool]) -> bool:
@@ -96,6 +101,8 @@ def _axis(draw: st.DrawFn, dims: int, focus: str) -> tuple[int, int, int, int, i
         k, d = ints(1, 3), ints(1, 2)
     elif focus == "k1-stride":
         k, s = 1, ints(2, 4)
+    elif focus == "k1":  # the other axes of a k1-stride draw: 1x1 fast paths need k=1 on every axis
+        k = 1
     elif focus == "kernel-eq-stride":
         s = ints(2, 4)
         k = s
@@ -129,12 +136,17 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
              values: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
              batch: int | None = -1) -> Problem:
     """A valid problem. ``batch`` forces a batch size (None: unbatched; -1: drawn)."""
-    focus = draw(st.sampled_from(FOCI))
+    axis_focus = draw(st.sampled_from(AXIS_FAMILY))
+    channel_focus = draw(st.sampled_from(CHANNEL_FAMILY))
+    focus = draw(st.sampled_from(OTHER_FAMILY))
     if focus == "3d" and 3 in dims:
         n_dims = 3
     else:
         n_dims = draw(st.sampled_from(sorted(dims)))
-    axes = [_axis(draw, n_dims, focus if a == 0 or focus == "channel-blocks" else "free") for a in range(n_dims)]
+    # Many channels need small axes to fit the work cap; a 1x1 fast path needs k=1 on every axis.
+    rest = "channel-blocks" if channel_focus == "channel-blocks" else OTHER_AXES.get(axis_focus, "free")
+    first = "channel-blocks" if axis_focus == "free" and channel_focus == "channel-blocks" else axis_focus
+    axes = [_axis(draw, n_dims, first if a == 0 else rest) for a in range(n_dims)]
     if focus == "per-axis-differ" and n_dims > 1:
         assume(len({axis[1:] for axis in axes}) > 1)
     L, k, s, p, op, d = (tuple(values_) for values_ in zip(*axes))
@@ -147,13 +159,13 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
         n = 0
     elif focus == "unbatched":
         n = None
-    elif focus == "channel-blocks":
+    elif channel_focus == "channel-blocks":
         n = draw(st.sampled_from([1, None])) if min_batch <= 1 else min_batch
     else:
         n = draw(st.one_of(st.integers(max(1, min_batch), 3), st.just(0) if min_batch == 0 else st.nothing(),
                            st.none()))
     budget = MAX_OUTPUT_ELEMENTS // (per_channel * max(n or 1, 1))
-    groups, cin_g, cout_g = _channels(draw, focus, budget)
+    groups, cin_g, cout_g = _channels(draw, channel_focus, budget)
     allowed = [lay for lay in layouts if lay != "channels_last" or n_dims >= 2]
     if focus == "channels-last-size1" and "channels_last" in allowed:
         layout = "channels_last"
@@ -270,7 +282,14 @@ INVALID_RULES = ("output_padding >= max(stride, dilation)", "stride < 1", "dilat
 @st.composite
 def invalid_problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32") -> Problem:
     """A problem that breaks exactly one validity rule (named in ``broken_rule``)."""
-    rule = draw(st.sampled_from(INVALID_RULES))
+    return draw(invalid_problem_sets(dims, dtype, rules=1))[0]
+
+
+@st.composite
+def invalid_problem_sets(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
+                         rules: int = 4) -> list[Problem]:
+    """``rules`` problems, each breaking a different validity rule of one valid base problem. Checking
+    several rules per example makes even a 30-example run meet every rule with high probability."""
+    chosen = draw(st.lists(st.sampled_from(INVALID_RULES), min_size=rules, max_size=rules, unique=True))
     base = draw(problems(dims=dims, dtype=dtype, layouts=("contiguous",), min_batch=1))
-    broken = _break(draw, base, rule).replace(broken_rule=rule)
-    return broken
+    return [_break(draw, base, rule).replace(broken_rule=rule) for rule in chosen]

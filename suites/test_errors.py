@@ -5,11 +5,13 @@ from hypothesis import strategies as st
 
 from .checks import problems_for, run_check
 from .harness import Case
+from .strategies import invalid_problem_sets
 
 
 @given(data=st.data())
 def test_invalid_raises(case: Case, data: st.DataObject) -> None:
-    run_check(case, data.draw(problems_for("invalid-accepted", case), label="problem"), "invalid-accepted")
+    for problem in data.draw(invalid_problem_sets(dims=case.impl.dims, dtype=case.dtype_name), label="problems"):
+        run_check(case, problem, "invalid-accepted")
 
 
 @given(data=st.data())

@@ -62,7 +62,7 @@ def test_autograd_of_convolution_is_correct_for_finite_values(gate):
     is not claimed (and is flagged, as it should be)."""
     run = gate("--impl-module", CORRECT, "--impl", "correct-autograd-of-convolution", "-k", "not special_values")
     assert run.returncode == 0, run.output[-5000:]
-    # The minimal problem the gate once shrank to: the output_padding tail has no terms (exactly 0 by
+    # A minimal problem of that kind: the output_padding tail has no terms (exactly 0 by
     # the definition), and the autograd route puts NaN there.
     problem = ('{"input_shape": [1, 1, 1], "weight_shape": [1, 1, 1], "bias": false, "stride": [1], '
                '"padding": [0], "output_padding": [1], "dilation": [2], "groups": 1, "dtype": "float64", '

@@ -1,5 +1,5 @@
 """Planted bugs, one per oracle, registered through the public plugin API. Each is wrong only in the
-parameter region where such bugs occur in the wild (see shared/research/bug-history.md, section B)."""
+parameter region where such bugs occur in the wild (docs/bug-regions.md)."""
 
 from __future__ import annotations
 

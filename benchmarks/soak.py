@@ -1,0 +1,70 @@
+"""The false-positive soak: the gate's ``soak`` profile (400 random examples per test) over every
+built-in implementation and every correct variant in tests/planted/correct_variants.py, every dtype
+and every check. A correct kernel must never be flagged, so every unexpected discrepancy it reports is
+either a real bug of the implementation under test (PyTorch's own kernels are real code) or a false
+alarm of the gate, and is listed for a person to judge.
+
+    python benchmarks/soak.py [--seed 20261128] [--workers auto] > benchmarks/results/soak.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from reports.records import read_report  # noqa: E402
+from suites.environment import cpu_name  # noqa: E402
+from tests.planted.catalog import CORRECT, CORRECT_MODULE  # noqa: E402
+
+BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", default="20261128")
+    parser.add_argument("--workers", default="auto")
+    args = parser.parse_args()
+    names = BUILT_INS + CORRECT
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", args.workers,
+                   "--hypothesis-profile", "soak", "--hypothesis-seed", args.seed, "--impl-module", CORRECT_MODULE,
+                   "--report-dir", out, *(arg for name in names for arg in ("--impl", name))]
+        start = time.monotonic()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        elapsed = time.monotonic() - start
+        report = read_report(Path(out) / "report.json")
+    table = report["summary"]["table"]
+    examples = sum(row["examples"] for row in table)
+    unexpected = [d for d in report["discrepancies"] if d["status"] == "unexpected"]
+    print(f"machine: {cpu_name()}, {args.workers} workers, torch {torch.__version__}, Python "
+          f"{platform.python_version()}; soak profile, seed {args.seed}; {elapsed / 60:.0f} min; pytest exit "
+          f"{done.returncode}\n")
+    print(f"implementations: {', '.join(names)}\n")
+    print(f"examples checked: {examples:,}; known discrepancies matched: {sum(row['known'] for row in table):,}; "
+          f"unexpected discrepancies: {len(unexpected)}\n")
+    by_check: Counter[str] = Counter()
+    for row in table:
+        by_check[row["check"]] += row["examples"]
+    print("| check | examples | unexpected |\n|---|---:|---:|")
+    found = Counter(d["check"] for d in unexpected)
+    for check, count in sorted(by_check.items()):
+        print(f"| {check} | {count:,} | {found.get(check, 0)} |")
+    if unexpected:
+        print("\nUnexpected discrepancies (each to be judged: a real bug, or a false alarm of the gate):\n")
+        for d in unexpected:
+            print(f"- `{d['impl']}` {d['dtype']} {d['check']}: {d['summary']}\n  `{d['descriptor']}`")
+
+
+if __name__ == "__main__":
+    main()
