@@ -215,6 +215,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                else []) for case, reason in _cases(config)])
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m have deselected: campaign slices go to the tests that run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Replay the corpus first (known bugs fail fast); keep this shard's tests; size campaign slices."""
     items.sort(key=lambda item: 0 if item.module.__name__ == "suites.test_corpus" else 1)

@@ -4,12 +4,15 @@ and every check. A correct kernel must never be flagged, so every unexpected dis
 either a real bug of the implementation under test (PyTorch's own kernels are real code) or a false
 alarm of the gate, and is listed for a person to judge.
 
-    python benchmarks/soak.py [--seed 20261128] [--workers auto] > benchmarks/results/soak.md
+    python benchmarks/soak.py [--seed 20261128] [--examples 400] [--workers auto] > benchmarks/results/soak.md
+
+``--examples`` sets the soak profile's examples per test (CONVT_SOAK_EXAMPLES).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -34,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", default="20261128")
     parser.add_argument("--workers", default="auto")
+    parser.add_argument("--examples", type=int, default=400, help="examples per test")
     args = parser.parse_args()
     names = BUILT_INS + CORRECT
     with tempfile.TemporaryDirectory() as out:
@@ -41,14 +45,16 @@ def main() -> None:
                    "--hypothesis-profile", "soak", "--hypothesis-seed", args.seed, "--impl-module", CORRECT_MODULE,
                    "--report-dir", out, *(arg for name in names for arg in ("--impl", name))]
         start = time.monotonic()
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        environment = {**os.environ, "CONVT_SOAK_EXAMPLES": str(args.examples)}
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environment)
         elapsed = time.monotonic() - start
         report = read_report(Path(out) / "report.json")
     table = report["summary"]["table"]
     examples = sum(row["examples"] for row in table)
     unexpected = [d for d in report["discrepancies"] if d["status"] == "unexpected"]
     print(f"machine: {cpu_name()}, {args.workers} workers, torch {torch.__version__}, Python "
-          f"{platform.python_version()}; soak profile, seed {args.seed}; {elapsed / 60:.0f} min; pytest exit "
+          f"{platform.python_version()}; soak profile ({args.examples} examples per test), seed {args.seed}; "
+          f"{elapsed / 60:.0f} min; pytest exit "
           f"{done.returncode}\n")
     print(f"implementations: {', '.join(names)}\n")
     print(f"examples checked: {examples:,}; known discrepancies matched: {sum(row['known'] for row in table):,}; "

@@ -69,7 +69,7 @@ def test_ctrl_c_ends_a_campaign_cleanly_with_its_reports(tmp_path):
 def test_a_finding_cut_off_while_shrinking_fails_the_campaign_with_a_report(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
-                           "--fuzz-seconds", "3", "--impl-module", str(PLANTED / "slow.py"), "--impl",
+                           "--fuzz-seconds", "20", "--impl-module", str(PLANTED / "slow.py"), "--impl",
                            "slow-wrong-shape", "--contain", "none", "-k", "test_shape and not empty",
                            "--report-dir", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
