@@ -25,8 +25,8 @@ settings.register_profile("ci", derandomize=True, max_examples=30, deadline=None
                           print_blob=True, suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("dev", max_examples=60, deadline=None, print_blob=True,
                           suppress_health_check=_SLOW_CHECKS)
-settings.register_profile("soak", max_examples=400, deadline=None, database=None, print_blob=True,
-                          suppress_health_check=_SLOW_CHECKS)
+settings.register_profile("soak", max_examples=int(os.environ.get("CONVT_SOAK_EXAMPLES", "400")), deadline=None,
+                          database=None, print_blob=True, suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("replay", phases=[Phase.explicit, Phase.reuse, Phase.shrink], deadline=None,
                           print_blob=True, suppress_health_check=_SLOW_CHECKS)
 settings.register_profile("fuzz", max_examples=5_000, deadline=None, print_blob=True,

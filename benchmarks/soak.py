@@ -30,6 +30,9 @@ from reports.records import read_report  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
 from tests.planted.catalog import CORRECT, CORRECT_MODULE  # noqa: E402
 
+# Claimed correct for finite values only (tests/test_oracles_catch.py): its backward kernel multiplies
+# structural zeros, so NaN and Inf spread as in zero insertion.
+NOT_CLAIMED = {("correct-autograd-of-convolution", "special-values")}
 BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last")
 
 
@@ -51,21 +54,24 @@ def main() -> None:
         report = read_report(Path(out) / "report.json")
     table = report["summary"]["table"]
     examples = sum(row["examples"] for row in table)
-    unexpected = [d for d in report["discrepancies"] if d["status"] == "unexpected"]
+    found = [d for d in report["discrepancies"] if d["status"] == "unexpected"]
+    unexpected = [d for d in found if (d["impl"], d["check"]) not in NOT_CLAIMED]
+    not_claimed = [d for d in found if (d["impl"], d["check"]) in NOT_CLAIMED]
     print(f"machine: {cpu_name()}, {args.workers} workers, torch {torch.__version__}, Python "
           f"{platform.python_version()}; soak profile ({args.examples} examples per test), seed {args.seed}; "
           f"{elapsed / 60:.0f} min; pytest exit "
           f"{done.returncode}\n")
     print(f"implementations: {', '.join(names)}\n")
     print(f"examples checked: {examples:,}; known discrepancies matched: {sum(row['known'] for row in table):,}; "
-          f"unexpected discrepancies: {len(unexpected)}\n")
+          f"unexpected discrepancies: {len(unexpected)} (and {len(not_claimed)} where a variant claims nothing: "
+          f"{', '.join(sorted({f'{impl} {check}' for impl, check in NOT_CLAIMED}))})\n")
     by_check: Counter[str] = Counter()
     for row in table:
         by_check[row["check"]] += row["examples"]
     print("| check | examples | unexpected |\n|---|---:|---:|")
-    found = Counter(d["check"] for d in unexpected)
+    flagged = Counter(d["check"] for d in unexpected)
     for check, count in sorted(by_check.items()):
-        print(f"| {check} | {count:,} | {found.get(check, 0)} |")
+        print(f"| {check} | {count:,} | {flagged.get(check, 0)} |")
     if unexpected:
         print("\nUnexpected discrepancies (each to be judged: a real bug, or a false alarm of the gate):\n")
         for d in unexpected:
