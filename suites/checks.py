@@ -232,8 +232,13 @@ CHECKS: dict[str, Check] = {
     "inputs-unmodified": inputs_unmodified, "layout": layout, "special-values": special_values,
     "determinism": determinism,
 }
-# Checks that compare values, so vacuous values are re-seeded first; the adjoint is for the linear map.
+# Checks that compare values, so vacuous values are re-seeded first.
 VALUE_CHECKS = ("exact", "bound", "adjoint", "layout")
+
+
+def _as_checked(problem: Problem, check: str) -> Problem:
+    """The problem a check runs: the adjoint identity is for the linear map, without the bias."""
+    return problem.replace(bias=False) if check == "adjoint" else problem
 
 
 def never_runs(problem: Problem, check: str) -> str | None:
@@ -241,7 +246,7 @@ def never_runs(problem: Problem, check: str) -> str | None:
     if check not in VALUE_CHECKS:
         return None
     try:
-        trusted(None, problem.replace(bias=False) if check == "adjoint" else problem)  # values only: no case
+        trusted(None, _as_checked(problem, check))  # the values alone decide: no case needed
     except Untrusted as untrusted:
         return str(untrusted)
     return None
@@ -252,8 +257,7 @@ def run_on(case: Case, problem: Problem, check: str,
     """Run one check on one problem: the problem as run (values re-seeded where they were vacuous)
     and the finding, a refusal or crash included. Raises :class:`Untrusted` when no values make a
     value check meaningful. The tests, corpus replay, ``repro`` and the benchmarks all call this."""
-    if check == "adjoint":
-        problem = problem.replace(bias=False)
+    problem = _as_checked(problem, check)
     evaluation = trusted(case, problem) if check in VALUE_CHECKS else Evaluation(case, problem)
     try:
         finding = bound(evaluation, stats) if check == "bound" else CHECKS[check](evaluation)
