@@ -281,6 +281,10 @@ class DirectModel:
     def exceedance(self, check: str, y: torch.Tensor, target: torch.Tensor, scale: float = 1.0) -> Finding | None:
         return exceedance(check, y, target, scale * self.allowed, self.M, self.K, self.dtype)
 
+    def ratio(self, y64: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Error in units of the allowance, per element (NaN counts as infinitely far)."""
+        return torch.nan_to_num((y64 - target).abs() / self.allowed, nan=math.inf)
+
     def weighted(self, probe: torch.Tensor) -> float:
         """An upper bound of ``|<probe, y - y_ref>|`` for any ``y`` within the allowance."""
         return float((probe.abs() * self.allowed).sum())
@@ -296,10 +300,18 @@ class TransformModel:
     K: torch.Tensor
     dtype: torch.dtype
 
+    def _plane_error(self, y64: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The error per element (NaN counts as infinitely far) and its 2-norm per plane."""
+        error = torch.nan_to_num((y64 - target).abs(), nan=math.inf)
+        return error, error.flatten(-self.dims).norm(dim=-1)
+
+    def ratio(self, y64: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Error in units of the allowance, per plane."""
+        return self._plane_error(y64, target)[1] / self.plane_allowed
+
     def exceedance(self, check: str, y: torch.Tensor, target: torch.Tensor, scale: float = 1.0) -> Finding | None:
         y64 = widen(y)
-        error = torch.nan_to_num((y64 - target).abs(), nan=math.inf)
-        plane_error = error.flatten(-self.dims).norm(dim=-1)
+        error, plane_error = self._plane_error(y64, target)
         allowed = scale * self.plane_allowed
         exceeded = ~(plane_error <= allowed)
         if not exceeded.any():
@@ -341,10 +353,9 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
     if y64.numel() == 0:
         return None, {"max": 0.0, "rms": 0.0}
     finding = model.exceedance("bound", y64, y_ref)
+    ratio_max = float(model.ratio(y64, y_ref).max())
     if isinstance(model, TransformModel):
-        ratio = (y64 - y_ref).abs().flatten(-model.dims).norm(dim=-1) / model.plane_allowed
-        return finding, {"max": float(torch.nan_to_num(ratio, nan=math.inf).max()), "rms": 0.0}
-    ratio_max = float(torch.nan_to_num((y64 - y_ref).abs() / model.allowed, nan=math.inf).max())
+        return finding, {"max": ratio_max, "rms": 0.0}
     rms = statistical_rms(y64, y_ref, model.M, model.K, prec, y_ref_without_bias)
     stats = {"max": ratio_max, "rms": rms}
     if finding is not None:
