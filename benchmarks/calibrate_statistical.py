@@ -33,7 +33,7 @@ from suites.environment import cpu_name  # noqa: E402
 from suites.harness import Case  # noqa: E402
 from suites.strategies import problems  # noqa: E402
 from tests.planted.catalog import CORRECT, CORRECT_MODULE  # noqa: E402
-from tests.planted.correct_variants import to_tf32  # noqa: E402
+from tests.planted.rounding import to_tf32  # noqa: E402
 
 
 def tf32_rounded(fn):

@@ -10,6 +10,7 @@ from impls import register, spec
 from impls.naive import batched, finish
 from impls.naive import conv_transpose as naive
 from tests.planted.fft import fft_conv_transpose
+from tests.planted.rounding import to_tf32
 
 ALL = spec.ALL_DTYPES
 
@@ -79,14 +80,6 @@ def bias_after_rounding(input, weight, bias=None, stride=1, padding=0, output_pa
     if bias is None:
         return result
     return result + bias.reshape((-1,) + (1,) * (weight.dim() - 2))
-
-
-def to_tf32(t: torch.Tensor) -> torch.Tensor:
-    """Round float32 to TF32 (10 explicit mantissa bits, round half away from zero on the bits)."""
-    if t.dtype != torch.float32:
-        return t
-    bits = t.contiguous().view(torch.int32)
-    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
 
 
 @register("correct-tf32-declared", dtypes=("float32",), tf32=True)

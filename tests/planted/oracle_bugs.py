@@ -8,6 +8,7 @@ import torch
 from impls import register, spec
 from impls.naive import conv_transpose as naive
 from impls.zero_insertion import conv_transpose as zero_insertion
+from tests.planted.rounding import to_tf32
 
 FLOATS = ("float32", "float64")
 
@@ -33,11 +34,6 @@ def group0_bias(input, weight, bias=None, stride=1, padding=0, output_padding=0,
 def tf32_inputs(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """Fault class 15: float32 inputs silently rounded to TF32 (10-bit mantissa), undeclared.
     Small integers survive TF32 rounding, so only the bound and statistical tiers can see it."""
-    def to_tf32(t: torch.Tensor) -> torch.Tensor:
-        if t.dtype != torch.float32:
-            return t
-        bits = t.contiguous().view(torch.int32)
-        return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
     return naive(to_tf32(input), to_tf32(weight), bias, stride, padding, output_padding, groups, dilation)
 
 
