@@ -28,9 +28,9 @@ import impls  # noqa: E402
 from impls import spec  # noqa: E402
 from impls.naive import batched, finish, scatter_sum  # noqa: E402
 from suites import oracles  # noqa: E402
+from suites.case import Case  # noqa: E402
 from suites.checks import CallFailed, Untrusted, call, trusted  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
-from suites.harness import Case  # noqa: E402
 from suites.strategies import problems  # noqa: E402
 from tests.planted.catalog import CORRECT, CORRECT_MODULE  # noqa: E402
 from tests.planted.rounding import to_tf32  # noqa: E402
@@ -57,7 +57,7 @@ def measure(impl: impls.Implementation, dtype: str, examples: int) -> float:
               suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def run(data):
-        problem = data.draw(problems(dims=impl.dims, dtype=dtype, values="real", min_batch=1))
+        problem = data.draw(problems(dims=impl.dims, dtype=dtype, value_kind="real", min_batch=1))
         try:
             evaluation = trusted(case, problem)
             y = call(evaluation)

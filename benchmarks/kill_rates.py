@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import impls  # noqa: E402
-from suites.checks import Untrusted, problems_for, run_on  # noqa: E402
+from suites.case import Case  # noqa: E402
+from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
-from suites.harness import Case  # noqa: E402
 from tests.planted.catalog import EXPECTED, MODULES  # noqa: E402
 
 QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck))
@@ -38,18 +38,17 @@ class Found(Exception):
     pass
 
 
-# The bound test reports either tier: a per-element "bound" or a per-tensor "statistical" finding.
-ACCEPTED = {"bound": {"bound", "statistical"}}
-
-
-def finds(case: Case, check: str, problem) -> bool:
-    """Whether the check flags the problem *as the expected kind*: a refusal or another kind of
-    finding on the way does not count as catching the planted bug."""
-    try:
-        _, finding = run_on(case, problem, check)
-    except Untrusted:
-        return False
-    return finding is not None and finding.check in ACCEPTED.get(check, {check})
+def finds(case: Case, check: str, problems) -> bool:
+    """Whether the check flags one of an example's problems *as a kind it reports* (the bound check:
+    either tier): a refusal or another kind of finding on the way does not count as catching the bug."""
+    for problem in problems:
+        try:
+            _, finding = run_on(case, problem, check)
+        except Untrusted:
+            continue
+        if finding is not None and finding.check in CHECKS[check].kinds:
+            return True
+    return False
 
 
 def first_failure(case: Case, check: str, run_seed: int, budget: int) -> tuple[float, int] | None:
@@ -58,10 +57,10 @@ def first_failure(case: Case, check: str, run_seed: int, budget: int) -> tuple[f
 
     @seed(run_seed)
     @settings(max_examples=budget, phases=[Phase.generate], **QUIET)
-    @given(problems_for(check, case))
-    def search(problem):
+    @given(CHECKS[check].draws(case))
+    def search(problems):
         examples[0] += 1
-        if finds(case, check, problem):
+        if finds(case, check, problems):
             raise Found
 
     start = time.perf_counter()
@@ -79,8 +78,9 @@ def first_failure(case: Case, check: str, run_seed: int, budget: int) -> tuple[f
 def minimized(case: Case, check: str) -> str:
     """The minimal failing problem Hypothesis shrinks to, as a descriptor with its element count."""
     try:
-        problem = find(problems_for(check, case), lambda p: finds(case, check, p),
-                       settings=settings(max_examples=3000, **QUIET))
+        problems = find(CHECKS[check].draws(case), lambda ps: finds(case, check, ps),
+                        settings=settings(max_examples=3000, **QUIET))
+        problem = next(p for p in problems if finds(case, check, [p]))
     except Exception as exc:  # noqa: BLE001  (NoSuchExample and friends)
         return f"({type(exc).__name__})"
     size = torch.Size(problem.input_shape).numel() + torch.Size(problem.weight_shape).numel()

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import impls  # noqa: E402
-from suites.checks import Untrusted, problems_for, run_on  # noqa: E402
+from suites.case import Case  # noqa: E402
+from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
-from suites.harness import Case  # noqa: E402
 
 
 def per_oracle(impl: impls.Implementation, check: str, examples: int) -> tuple[float, float]:
@@ -46,13 +46,14 @@ def per_oracle(impl: impls.Implementation, check: str, examples: int) -> tuple[f
 
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
-    @given(problems_for(check, case))
-    def run(problem):
+    @given(CHECKS[check].draws(case))
+    def run(problems):
         count[0] += 1
-        try:
-            run_on(case, problem, check)
-        except Untrusted:
-            pass
+        for problem in problems:
+            try:
+                run_on(case, problem, check)
+            except Untrusted:
+                pass
 
     start = time.perf_counter()
     run()

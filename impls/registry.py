@@ -50,6 +50,7 @@ class Implementation:
     algorithm: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    module: str = ""  # the module that registered it: "impls.*" for the built-ins, else a plugin's
     missing: str | None = None  # why it cannot run at all here (an optional package not installed)
     extra: dict = field(default_factory=dict)
 
@@ -61,6 +62,11 @@ class Implementation:
 
     def algorithm_for(self, dtype: str) -> str:
         return self.algorithm.get(dtype, "direct")
+
+    @property
+    def builtin(self) -> bool:
+        """Registered by this package itself (third-party framework adapters included)."""
+        return self.module.startswith("impls.")
 
     @property
     def usable_devices(self) -> tuple[str, ...]:
@@ -80,6 +86,9 @@ class Implementation:
 
 
 _REGISTRY: dict[str, Implementation] = {}
+# module name -> the implementations it registered (a plugin file imported both by path and as a
+# dotted module registers the same implementations under two module names)
+_BY_MODULE: dict[str, set[str]] = {}
 
 
 def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[str] = ("cpu",),
@@ -112,14 +121,17 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
         raise RegistryError(f"implementation {name!r}: algorithm must be one of {ALGORITHMS} (or a dict from "
                             f"dtype to one), got {bad}")
 
+    module = sys._getframe(1).f_globals.get("__name__", "?")  # who registers, not where fn was written
+
     def decorator(fn: ConvTransposeFn) -> ConvTransposeFn:
         source = _source_of(fn)
         if name in _REGISTRY and _REGISTRY[name].source != source:
             raise RegistryError(f"implementation {name!r} from {source} is already registered "
                                 f"by {_REGISTRY[name].source}")
+        _BY_MODULE.setdefault(module, set()).add(name)
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
-                                         accumulation, products, algorithms, description, source, missing,
-                                         dict(extra))
+                                         accumulation, products, algorithms, description, source, module,
+                                         missing, dict(extra))
         return fn
 
     return decorator
@@ -172,9 +184,12 @@ def all_implementations() -> list[Implementation]:
     return list(_REGISTRY.values())
 
 
-def available() -> list[Implementation]:
-    """The registered implementations usable on this machine."""
-    return [impl for impl in _REGISTRY.values() if impl.available]
+def available(plugins: Sequence[str] | None = None) -> list[Implementation]:
+    """The registered implementations usable on this machine: the built-ins and those of ``plugins``
+    (module names :func:`load_plugin` returned), or every registered one when ``plugins`` is None."""
+    chosen = None if plugins is None else set().union(*(_BY_MODULE.get(module, set()) for module in plugins))
+    return [impl for impl in _REGISTRY.values() if impl.available and (
+        chosen is None or impl.builtin or impl.name in chosen)]
 
 
 def get(name: str) -> Implementation:
@@ -185,17 +200,24 @@ def get(name: str) -> Implementation:
     return _REGISTRY[name]
 
 
-def select(names: Sequence[str]) -> list[Implementation]:
-    """The usable implementations named (all usable ones when ``names`` is empty)."""
+def select(names: Sequence[str], plugins: Sequence[str] = ()) -> list[Implementation]:
+    """The usable implementations named, among the built-ins and those of ``plugins`` (all usable
+    ones when ``names`` is empty). Implementations other plugins registered in this process (an
+    earlier run in the same interpreter, a module a test imported) are not selected."""
+    pool = {impl.name: impl for impl in available(plugins)}
     if not names:
-        return available()
+        return list(pool.values())
     chosen = []
     for name in dict.fromkeys(names):
-        impl = get(name)
-        if not impl.available:
-            raise RegistryError(f"implementation {name!r} is not usable here ({impl.unavailable_reason}); "
-                                f"available: {', '.join(i.name for i in available())}")
-        chosen.append(impl)
+        if name not in pool:
+            reason = _REGISTRY[name].unavailable_reason if name in _REGISTRY and not _REGISTRY[name].available \
+                else None
+            problem = f"is not usable here ({reason})" if reason else "is not registered by the built-ins or " \
+                "the --impl-module plugins given"
+            if name not in _REGISTRY:
+                problem = "is unknown"
+            raise RegistryError(f"implementation {name!r} {problem}; available: {', '.join(pool) or 'none'}")
+        chosen.append(pool[name])
     return chosen
 
 
@@ -203,15 +225,15 @@ class PluginError(RuntimeError):
     """A plugin module that could not be imported; the message is one line naming it."""
 
 
-def load_plugin(spec: str) -> None:
-    """Import a plugin module given as a file path (``my_kernels.py``) or a dotted module name;
-    its ``@register`` decorators add its implementations."""
+def load_plugin(spec: str) -> str:
+    """Import a plugin module given as a file path (``my_kernels.py``) or a dotted module name; its
+    ``@register`` decorators add its implementations. Returns the module's name, which
+    :func:`select` takes to choose among them."""
     path = Path(spec)
     try:
         if spec.endswith(".py") or path.exists():
-            _import_file(path)
-        else:
-            importlib.import_module(spec)
+            return _import_file(path)
+        return importlib.import_module(spec).__name__
     except PluginError:
         raise
     except BaseException as exc:  # a plugin may raise anything, SystemExit included
@@ -220,12 +242,12 @@ def load_plugin(spec: str) -> None:
                           f"{': ' + detail[0] if detail else ''}") from exc
 
 
-def _import_file(path: Path) -> None:
+def _import_file(path: Path) -> str:
     if not path.is_file():
         raise PluginError(f"plugin {str(path)!r} failed to import: no such file")
     module_name = f"convt_plugin_{abs(hash(str(path.resolve())))}"
     if module_name in sys.modules:
-        return
+        return module_name
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
         raise PluginError(f"plugin {str(path)!r} failed to import: not a Python module")
@@ -236,3 +258,4 @@ def _import_file(path: Path) -> None:
     except BaseException:
         del sys.modules[module_name]
         raise
+    return module_name

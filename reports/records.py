@@ -94,8 +94,9 @@ def read_report(path: str | Path) -> dict[str, Any]:
 
 
 @dataclass
-class Summary:
-    """Counts merged from every process of a run."""
+class Tally:
+    """A run's counts: examples, failures and known discrepancies per (implementation, check), regions
+    visited, rules matched. Each process keeps one; they merge into the report's summary."""
 
     examples: dict[tuple[str, str], int] = field(default_factory=dict)
     failed: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -111,24 +112,26 @@ class Summary:
     def checks_run(self) -> set[str]:
         return {check for _, check in self.examples}
 
-    def to_tally(self) -> dict[str, Any]:
+    def counts(self) -> dict[str, Any]:
         """The raw counts as JSON (what one process sends or writes for a later merge)."""
         pairs = lambda counter: [[*key, n] for key, n in counter.items()]  # noqa: E731
         return {"examples": pairs(self.examples), "failed": pairs(self.failed), "known": pairs(self.known),
                 "regions": dict(self.regions), "evaluated": dict(self.evaluated),
                 "rules_matched": dict(self.rules_matched)}
 
-    def add(self, tally: dict[str, Any]) -> None:
+    def add(self, counts: dict[str, Any]) -> None:
+        """Add another process's :meth:`counts`."""
         for name in ("examples", "failed", "known"):
             counter = getattr(self, name)
-            for impl, check, n in tally.get(name, []):
+            for impl, check, n in counts.get(name, []):
                 counter[(impl, check)] = counter.get((impl, check), 0) + n
         for name in ("regions", "evaluated", "rules_matched"):
             counter = getattr(self, name)
-            for key, n in tally.get(name, {}).items():
+            for key, n in counts.get(name, {}).items():
                 counter[key] = counter.get(key, 0) + n
 
-    def as_dict(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The report's summary: a row per (implementation, check) with its verdict, and the counts."""
         keys = sorted(set(self.examples) | set(self.failed) | set(self.known))
         rows = [{"impl": impl, "check": check, "examples": self.examples.get((impl, check), 0),
                  "failed": self.failed.get((impl, check), 0), "known": self.known.get((impl, check), 0)}
@@ -150,15 +153,15 @@ def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) ->
         found, trouble = read_records(path)
         records += found
         problems += trouble
-    summary = Summary()
+    tally = Tally()
     # A run killed before its end left no tally, only the workers' live progress counts: use those.
     tallies = sorted(directory.glob(TALLY_GLOB)) or sorted(directory.glob("progress-*.json"))
     for path in tallies:
         try:
-            summary.add(json.loads(path.read_text(encoding="utf-8")))
+            tally.add(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError, TypeError, ValueError) as exc:
             problems.append(f"{path}: unreadable tally ({exc}); skipped")
-    merged_summary = summary.as_dict()
+    merged_summary = tally.summary()
     merged_summary.update(extra_summary or {})
     merged_summary["verdict"] = _verdict(records)
     report = {"discrepancies": _deduplicated(records), "summary": merged_summary}
@@ -185,18 +188,18 @@ def _deduplicated(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def merge_reports(paths: list[str | Path], directory: str | Path) -> dict[str, Any]:
     """Combine the report.json of several machines (shards, a CI matrix) into one report."""
-    discrepancies, summary, environments = [], Summary(), []
+    discrepancies, tally, environments = [], Tally(), []
     for path in paths:
         report = read_report(path)
         discrepancies += report["discrepancies"]
         for row in report["summary"].get("table", []):
             for name in ("examples", "failed", "known"):
-                summary.count(name, (row["impl"], row["check"]), row.get(name, 0))
+                tally.count(name, (row["impl"], row["check"]), row.get(name, 0))
         for name in ("regions", "evaluated", "rules_matched"):
             for key, n in report["summary"].get(name, {}).items():
-                summary.count(name, key, n)
+                tally.count(name, key, n)
         environments.append(report["summary"].get("environment"))
-    merged_summary = summary.as_dict()
+    merged_summary = tally.summary()
     merged_summary.update(environment=environments[0] if environments else None, sources=[str(p) for p in paths],
                           verdict=_verdict(discrepancies))
     report = {"discrepancies": _deduplicated(discrepancies), "summary": merged_summary}

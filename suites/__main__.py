@@ -15,8 +15,8 @@ import sys
 import impls
 from reports.records import ReportError, read_report
 
-from .checks import CHECKS, Untrusted, run_on
-from .harness import Case
+from .case import Case
+from .checks import CHECKS, Untrusted, check_for, run_on
 from .problem import Problem
 
 
@@ -49,7 +49,8 @@ def repro(argv: list[str]) -> int:
     parser.add_argument("--index", type=int, default=1, help="which discrepancy of --record (from 1)")
     parser.add_argument("--impl")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--check", choices=sorted(CHECKS) + ["statistical"])
+    parser.add_argument("--check", choices=sorted({kind for check in CHECKS.values() for kind in check.kinds}),
+                        help="a check, or a kind of finding one reports (statistical: the bound check)")
     parser.add_argument("--problem", help="the problem as JSON (as the record's repro line gives it)")
     parser.add_argument("--impl-module", action="append", default=[])
     args = parser.parse_args(argv)
@@ -64,7 +65,10 @@ def repro(argv: list[str]) -> int:
     for module in modules + args.impl_module:
         impls.load_plugin(module)
     case = Case(impls.get(name), device, dtype)
-    check = "bound" if check == "statistical" else check
+    try:
+        check = check_for(check).name
+    except KeyError:
+        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
     try:
         _, finding = run_on(case, problem, check)

@@ -8,18 +8,17 @@ is recorded as found, unminimized, so nothing found is lost to the clock.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-DEADLINE_VARIABLE = "CONVT_CAMPAIGN_DEADLINE"  # shared wall-clock deadline, inherited by xdist workers
 SKIP_REASON = "campaign: this test's time slice is spent"
 NOT_REACHED = "campaign: the time budget ended before this test"
 
@@ -53,51 +52,47 @@ class Budget:
     def over(self) -> bool:
         return time.time() >= self.deadline
 
-
-BUDGET: Budget | None = None
-
-
-def configure(budget_seconds: float, tests: int, workers: int) -> Budget:
-    """Set this process's budget: the shared deadline and its share of the tests."""
-    global BUDGET
-    deadline = float(os.environ.get(DEADLINE_VARIABLE) or time.time() + budget_seconds)
-    BUDGET = Budget(deadline, tests_left=-(-tests // max(workers, 1)), grace=min(20.0, 0.1 * budget_seconds))
-    return BUDGET
+    def note_failure(self, *failure: Any) -> None:
+        """Remember the current test's first failure, to record it if the clock cuts its shrinking."""
+        if self.failing is None:
+            self.failing = failure
 
 
-INTERRUPTED = threading.Event()
+def budget(deadline: float, budget_seconds: float, tests: int, workers: int) -> Budget:
+    """One process's budget: the shared deadline and its share of the tests."""
+    return Budget(deadline, tests_left=-(-tests // max(workers, 1)), grace=min(20.0, 0.1 * budget_seconds))
 
 
-def _interrupt(signum, frame) -> None:
-    INTERRUPTED.set()
-    raise KeyboardInterrupt
+def install_interrupt_guard(interrupted: threading.Event) -> Callable[[], None]:
+    """Make one Ctrl-C end a campaign; returns what restores the previous handler.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be; raised inside a finalizer
+    or a generator being closed by the garbage collector, it is printed as "Exception ignored" and
+    lost, and a long campaign runs on. The flag set here is seen before the next example, which then
+    raises it again from the test itself."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:  # leave an ignored (or a caller's) SIGINT alone
+        return lambda: None
+
+    def interrupt(signum, frame) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    return lambda: signal.signal(signal.SIGINT, previous)
 
 
-def install_interrupt_guard() -> None:
-    """Make one Ctrl-C end a campaign. Python raises KeyboardInterrupt wherever the main thread happens
-    to be; raised inside a finalizer or a generator being closed by the garbage collector, it is
-    printed as "Exception ignored" and lost, and a long campaign runs on. The flag set here is seen
-    before the next example, which then raises it again from the test itself."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # leave an ignored SIGINT ignored
-        signal.signal(signal.SIGINT, _interrupt)
-
-
-def stop_if_spent(record_unminimized) -> None:
+def stop_if_spent(budget: Budget | None, interrupted: threading.Event, record_unminimized: Callable) -> None:
     """Called before each example: end the run on a Ctrl-C, end the test when its slice (and any
     grace) is spent."""
-    if INTERRUPTED.is_set():
+    if interrupted.is_set():
         raise KeyboardInterrupt
-    if BUDGET is None or not BUDGET.spent():
+    if budget is None or not budget.spent():
         return
-    if BUDGET.failing is not None:
-        record_unminimized(*BUDGET.failing)
-        BUDGET.failing = None
+    if budget.failing is not None:
+        record_unminimized(*budget.failing)
+        budget.failing = None
     pytest.skip(SKIP_REASON)
-
-
-def note_failure(case: Any, problem: Any, check: str, finding: Any) -> None:
-    if BUDGET is not None and BUDGET.failing is None:
-        BUDGET.failing = (case, problem, check, finding)
 
 
 class Progress:

@@ -1,27 +1,29 @@
-"""Each check as a plain function ``(evaluation) -> Finding | None``, and :func:`run_on`, the one way
-to run a check on a problem.
+"""The check registry: one record per check, and :func:`run_on`, the one way to run a check on a problem.
 
-The Hypothesis tests draw problems and call :func:`run_on` through :func:`run_check`; corpus replays,
-``python -m suites repro`` and the benchmarks call it on stored problems. Value checks re-seed vacuous
-values (oracle 7) and raise :class:`Untrusted` only when no seed helps; a valid problem the
-implementation refuses is a finding (oracle 5).
+A check is a plain function ``(evaluation) -> Finding | None`` registered with :func:`check`, whose
+record says everything else about it: the test that runs it, the problems it draws, the values a
+stored problem replays with, whether vacuous values are re-seeded first, which finding details get
+the definition's terms, and which other kinds of finding it may report. The Hypothesis tests
+(``suites/test_checks.py``), the corpus replay, ``python -m suites repro`` and the benchmarks all go
+through this registry and :func:`run_on`. Adding a check is one decorated function.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from hypothesis import event, reject, target
 from hypothesis import strategies as st
 
-from . import campaign, oracles
+from . import oracles
+from .case import Case
 from .containment import ContainmentError
-from .harness import Case, Evaluation, conclude, label, record_unminimized
+from .evaluation import Evaluation
 from .problem import Problem, Tensors, magnitude
-from .strategies import invalid_problems, problems
+from .strategies import invalid_problem_sets, problems
 
 
 class Untrusted(Exception):
@@ -36,9 +38,73 @@ class CallFailed(Exception):
         self.finding = finding
 
 
-Check = Callable[[Evaluation], "oracles.Finding | None"]
+CheckFunction = Callable[[Evaluation], "oracles.Finding | None"]
+ProblemDraws = Callable[[Case], st.SearchStrategy[list[Problem]]]
+# What any check may find besides its own kind: calling the implementation can fail.
+CALL_FINDINGS = ("valid-refused", "crash", "timeout")
 
 
+@dataclass(frozen=True)
+class Check:
+    """Everything the suite knows about one check."""
+
+    name: str  # the kind of finding it reports, and its name in records, rules and repro
+    function: CheckFunction
+    test: str  # the Hypothesis test that runs it
+    draws: ProblemDraws  # the problems of one example
+    replays: str | None = None  # the kind of values a stored problem is replayed with (None: its own)
+    compares_values: bool = False  # vacuous values are re-seeded first (oracle 7)
+    explain: tuple[str, ...] = ()  # finding details holding an output index to explain
+    also_finds: tuple[str, ...] = ()  # other kinds of finding it reports (the bound's statistical tier)
+    applies: Callable[[Case], str | None] = lambda case: None  # why it does not apply to a case, or None
+    without_bias: bool = False  # checks the linear map: the bias is dropped
+    expects_invalid: bool = False  # runs on problems that break a validity rule
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of finding that mean this check failed (not the call failures any check may meet)."""
+        return (self.name,) + self.also_finds
+
+    def problem(self, stored: Problem, dtype: str) -> Problem:
+        """A stored problem as this check replays it in ``dtype``."""
+        problem = stored.replace(dtype=dtype, value_kind=self.replays or stored.value_kind)
+        return problem.replace(bias=False) if self.without_bias else problem
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str, test: str, draws: ProblemDraws, **record) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as the check ``name`` (see :class:`Check` for ``record``)."""
+
+    def decorator(function: CheckFunction) -> CheckFunction:
+        if name in CHECKS:
+            raise ValueError(f"check {name!r} is already registered")
+        CHECKS[name] = Check(name, function, test, draws, **record)
+        return function
+
+    return decorator
+
+
+def check_for(kind: str) -> Check:
+    """The check that reports findings of ``kind`` (``statistical`` is the bound check's)."""
+    for registered in CHECKS.values():
+        if kind in registered.kinds:
+            return registered
+    raise KeyError(kind)
+
+
+def valid(**draws) -> ProblemDraws:
+    """One valid problem per example, drawn with ``draws`` for the case's dims and dtype."""
+    return lambda case: problems(dims=case.impl.dims, dtype=case.dtype_name, **draws).map(lambda p: [p])
+
+
+def invalid(case: Case) -> st.SearchStrategy[list[Problem]]:
+    """Four problems per example, each breaking a different validity rule of one base problem."""
+    return invalid_problem_sets(dims=case.impl.dims, dtype=case.dtype_name)
+
+
+# -- calling the implementation -------------------------------------------------------------------
 def call(evaluation: Evaluation, tensors: Tensors | None = None) -> torch.Tensor:
     """Run the implementation on a valid problem; refusing it is a discrepancy of its own."""
     case, problem = evaluation.case, evaluation.problem
@@ -61,7 +127,7 @@ def reseeded(seed: int, attempt: int) -> int:
     return seed if attempt == 0 else (seed * 1_000_003 + attempt) % 2**31
 
 
-def trusted(case: Case, problem: Problem) -> Evaluation:
+def trusted(case: Case | None, problem: Problem) -> Evaluation:
     """An evaluation of ``problem`` whose values make a value check meaningful (oracle 7)."""
     reason = None
     for attempt in range(RESEED_ATTEMPTS):
@@ -72,41 +138,70 @@ def trusted(case: Case, problem: Problem) -> Evaluation:
     raise Untrusted(reason)
 
 
+def never_runs(problem: Problem, name: str) -> str | None:
+    """Why a stored problem could never run the check ``name`` (no seed gives meaningful values), or None."""
+    registered = CHECKS[name]
+    if not registered.compares_values:
+        return None
+    try:
+        trusted(None, registered.problem(problem, problem.dtype))  # the values alone decide: no case needed
+    except Untrusted as untrusted:
+        return str(untrusted)
+    return None
+
+
+def run_on(case: Case, problem: Problem, name: str) -> tuple[Evaluation, oracles.Finding | None]:
+    """Run the check ``name`` on one problem: the evaluation as run (values re-seeded where they were
+    vacuous; what the check measured) and the finding, a refusal or crash included. Raises
+    :class:`Untrusted` when no values make a value check meaningful."""
+    registered = CHECKS[name]
+    problem = problem.replace(bias=False) if registered.without_bias else problem
+    evaluation = trusted(case, problem) if registered.compares_values else Evaluation(case, problem)
+    try:
+        finding = registered.function(evaluation)
+    except CallFailed as failed:
+        return evaluation, failed.finding
+    for key in registered.explain:
+        if finding is not None and key in finding.details:
+            finding.details["explanation"] = evaluation.explanation(finding.details[key])
+    return evaluation, finding
+
+
+# -- the checks -----------------------------------------------------------------------------------
 def _shape_of(y: torch.Tensor, evaluation: Evaluation) -> oracles.Finding | None:
     return oracles.check_shape(y, evaluation.geometry.output_shape, evaluation.case.dtype, evaluation.case.device)
 
 
-def _explained(finding: oracles.Finding | None, evaluation: Evaluation, key: str) -> oracles.Finding | None:
-    if finding is not None and key in finding.details:
-        finding.details["explanation"] = evaluation.explanation(finding.details[key])
-    return finding
-
-
+@check("shape", "test_shape", valid())
 def shape(evaluation: Evaluation) -> oracles.Finding | None:
-    """Oracle 1: shape from the formula, the input's dtype and device (batch 0 included)."""
+    """Oracle 1: shape from the formula, the input's dtype and device."""
     return _shape_of(call(evaluation), evaluation)
 
 
+check("empty-batch", "test_empty_batch", valid(batch=0))(shape)  # oracle 1 on a batch of 0
+
+
+@check("exact", "test_exact", valid(value_kind="int", min_batch=1), replays="int", compares_values=True,
+       explain=("first wrong element", "index"))
 def exact(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 2: small-integer values; the float64 reference rounded to the dtype, exactly (for
     transform algorithms: within their allowance of it)."""
     y = call(evaluation)
-    finding = _shape_of(y, evaluation) or oracles.check_exact(y, evaluation.y_ref, evaluation.case.dtype,
-                                                              evaluation.error_model)
-    finding = _explained(finding, evaluation, "first wrong element")
-    return _explained(finding, evaluation, "index")
+    return _shape_of(y, evaluation) or oracles.check_exact(y, evaluation.y_ref, evaluation.case.dtype,
+                                                           evaluation.error_model)
 
 
-def bound(evaluation: Evaluation, stats: dict | None = None) -> oracles.Finding | None:
+@check("bound", "test_bound", valid(value_kind="real", min_batch=1), replays="real", compares_values=True,
+       explain=("index",), also_finds=("statistical",))
+def bound(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 3: random reals within the allowance and, for direct kernels, the statistical limit."""
     y = call(evaluation)
     finding = _shape_of(y, evaluation)
     if finding is None:
         finding, measured = oracles.check_bound(y, evaluation.y_ref, evaluation.error_model,
                                                 evaluation.case.precision, evaluation.y_ref_without_bias)
-        if stats is not None:
-            stats.update(measured)
-    return _explained(finding, evaluation, "index")
+        evaluation.measured.update(measured)
+    return finding
 
 
 _CONVOLUTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -124,8 +219,10 @@ def forward_convolution(y: torch.Tensor, weight: torch.Tensor, problem: Problem,
     return result if problem.batched else result[0]
 
 
+@check("adjoint", "test_adjoint", valid(value_kind="real", min_batch=1), replays="real", compares_values=True,
+       without_bias=True)
 def adjoint(evaluation: Evaluation) -> oracles.Finding | None:
-    """Oracle 4: ``<conv(y), x> = <y, convT(x)>`` (drawn without bias: the identity is for the linear map)."""
+    """Oracle 4: ``<conv(y), x> = <y, convT(x)>`` (without bias: the identity is for the linear map)."""
     problem = evaluation.problem
     x, w, _ = evaluation.values
     wide = torch.complex128 if x.is_complex() else torch.float64
@@ -140,6 +237,7 @@ def adjoint(evaluation: Evaluation) -> oracles.Finding | None:
     return finding
 
 
+@check("invalid-accepted", "test_invalid_raises", invalid, expects_invalid=True)
 def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5a: a problem that breaks a validity rule must raise (any exception)."""
     problem = evaluation.problem
@@ -153,12 +251,14 @@ def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
                            f"returned shape {tuple(y.shape)} {y.dtype}")
 
 
+@check("valid-refused", "test_valid_accepted", valid())
 def valid_refused(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5b: every valid problem is accepted."""
     call(evaluation)
     return None
 
 
+@check("inputs-unmodified", "test_inputs_unmodified", valid())
 def inputs_unmodified(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: the call leaves its input, weight and bias bits (and strides) as they were."""
     tensors = evaluation.given
@@ -169,6 +269,11 @@ def inputs_unmodified(evaluation: Evaluation) -> oracles.Finding | None:
     return oracles.Finding("inputs-unmodified", f"the call modified its {', '.join(changed)}") if changed else None
 
 
+OTHER_LAYOUTS = ("channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
+
+
+@check("layout", "test_layout_invariance", valid(value_kind="real", min_batch=1, layouts=OTHER_LAYOUTS),
+       replays="real", compares_values=True, explain=("index",))
 def layout(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: the same values in another memory layout agree with the contiguous result within
     both allowances (each lies within one allowance of the reference)."""
@@ -180,22 +285,23 @@ def layout(evaluation: Evaluation) -> oracles.Finding | None:
         finding = evaluation.error_model.exceedance("layout", y_laid, oracles.widen(y_plain), scale=2.0)
         if finding is not None:
             finding.summary = f"{problem.layout} and contiguous results differ: {finding.summary}"
-    return _explained(finding, evaluation, "index")
+    return finding
 
 
+@check("special-values", "test_special_values", valid(value_kind="special"), replays="special",
+       explain=("first wrong element",))
 def special_values(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: NaN and +-Inf reach exactly the outputs the definition says."""
     problem = evaluation.problem
     y = call(evaluation)
     finding = _shape_of(y, evaluation)
     if finding is None:
-        values = evaluation.values
         finite = Tensors(*(None if t is None else torch.where(torch.isfinite(t), t, torch.zeros((), dtype=t.dtype))
-                           for t in values))
+                           for t in evaluation.values))
         spread = non_finite_planes(evaluation) if evaluation.case.precision.transform else None
         finding = oracles.check_special_values(y, evaluation.y_ref, magnitude(finite, problem), evaluation.case.dtype,
                                                spread)
-    return _explained(finding, evaluation, "first wrong element")
+    return finding
 
 
 def non_finite_planes(evaluation: Evaluation) -> torch.Tensor:
@@ -215,6 +321,12 @@ def non_finite_planes(evaluation: Evaluation) -> torch.Tensor:
     return planes.reshape(planes.shape + (1,) * problem.dims).expand(evaluation.geometry.output_shape)
 
 
+def _declared_deterministic(case: Case) -> str | None:
+    return None if case.impl.is_deterministic(case.device) else \
+        f"{case.impl.name} does not declare itself deterministic on {case.device}"
+
+
+@check("determinism", "test_determinism", valid(), applies=_declared_deterministic)
 def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: two identical calls give identical bits (for implementations that declare it)."""
     problem, device = evaluation.problem, evaluation.case.device
@@ -226,80 +338,4 @@ def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     return oracles.Finding("determinism", f"two identical calls differ in {differing} element(s)")
 
 
-CHECKS: dict[str, Check] = {
-    "shape": shape, "empty-batch": shape, "exact": exact, "bound": bound, "adjoint": adjoint,
-    "invalid-accepted": invalid_accepted, "valid-refused": valid_refused,
-    "inputs-unmodified": inputs_unmodified, "layout": layout, "special-values": special_values,
-    "determinism": determinism,
-}
-# Checks that compare values, so vacuous values are re-seeded first.
-VALUE_CHECKS = ("exact", "bound", "adjoint", "layout")
-
-
-def _as_checked(problem: Problem, check: str) -> Problem:
-    """The problem a check runs: the adjoint identity is for the linear map, without the bias."""
-    return problem.replace(bias=False) if check == "adjoint" else problem
-
-
-def never_runs(problem: Problem, check: str) -> str | None:
-    """Why a stored problem could never run ``check`` (no seed gives meaningful values), or None."""
-    if check not in VALUE_CHECKS:
-        return None
-    try:
-        trusted(None, _as_checked(problem, check))  # the values alone decide: no case needed
-    except Untrusted as untrusted:
-        return str(untrusted)
-    return None
-
-
-def run_on(case: Case, problem: Problem, check: str,
-           stats: dict | None = None) -> tuple[Problem, oracles.Finding | None]:
-    """Run one check on one problem: the problem as run (values re-seeded where they were vacuous)
-    and the finding, a refusal or crash included. Raises :class:`Untrusted` when no values make a
-    value check meaningful. The tests, corpus replay, ``repro`` and the benchmarks all call this."""
-    problem = _as_checked(problem, check)
-    evaluation = trusted(case, problem) if check in VALUE_CHECKS else Evaluation(case, problem)
-    try:
-        finding = bound(evaluation, stats) if check == "bound" else CHECKS[check](evaluation)
-    except CallFailed as failed:
-        finding = failed.finding
-    return evaluation.problem, finding
-
-
-def run_check(case: Case, problem: Problem, check: str) -> None:
-    """Run one check inside a Hypothesis test: label the problem, redraw untrusted ones, steer the
-    search towards large errors, and conclude."""
-    __tracebackhide__ = True
-    campaign.stop_if_spent(record_unminimized)
-    stats: dict[str, float] = {}
-    try:
-        problem, finding = run_on(case, problem, check, stats)
-    except Untrusted as untrusted:
-        event(f"redrawn: {untrusted}")
-        reject()
-    if problem.broken_rule is None:
-        label(problem, check)
-    else:
-        event(f"rule: {problem.broken_rule}")
-    if stats:
-        target(min(stats["max"], 1e6), label="max error / allowance")
-        target(min(stats["rms"], 1e6), label="RMS normalized error")
-    conclude(case, problem, check, finding)
-
-
-# How each check's problems are drawn (the tests and benchmarks/kill_rates.py share this).
-OTHER_LAYOUTS = ("channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
-_DRAWS: dict[str, dict] = {
-    "shape": {}, "empty-batch": {"batch": 0}, "exact": {"values": "int", "min_batch": 1},
-    "bound": {"values": "real", "min_batch": 1}, "adjoint": {"values": "real", "min_batch": 1},
-    "valid-refused": {}, "inputs-unmodified": {}, "determinism": {},
-    "layout": {"values": "real", "min_batch": 1, "layouts": OTHER_LAYOUTS},
-    "special-values": {"values": "special"},
-}
-
-
-def problems_for(check: str, case: Case) -> st.SearchStrategy[Problem]:
-    """The problems a check is run on, for one case."""
-    if check == "invalid-accepted":
-        return invalid_problems(dims=case.impl.dims, dtype=case.dtype_name)
-    return problems(dims=case.impl.dims, dtype=case.dtype_name, **_DRAWS[check])
+VALUE_CHECKS = tuple(name for name, registered in CHECKS.items() if registered.compares_values)

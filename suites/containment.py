@@ -22,6 +22,8 @@ _CONTEXT.set_forkserver_preload(["torch", "impls"])
 # Generous on purpose: a slow but correct kernel on a large corpus problem (192 channels, 5x5 taps) under
 # a loaded machine must never be reported as hanging; set --call-timeout lower to shrink hangs faster.
 DEFAULT_CALL_TIMEOUT = 60.0
+# Starting a worker (forking, importing the plugins) is not part of any call: it has its own limit.
+START_TIMEOUT = 120.0
 
 
 class ContainmentError(Exception):
@@ -48,6 +50,7 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str) -> None
     for module in plugin_modules:
         impls.load_plugin(module)
     fn = impls.get(name).fn
+    connection.send(("ready",))
     while True:
         try:
             args, kwargs = connection.recv()
@@ -86,6 +89,10 @@ class ContainedCall:
         self.process.start()
         child.close()
         self.connection = parent
+        if not parent.poll(START_TIMEOUT):
+            self._stop()
+            raise Crashed(f"{self.name}'s process did not start within {START_TIMEOUT:g} s")
+        parent.recv()  # "ready"; EOFError if it died importing (a crash)
 
     def _stop(self) -> int | None:
         if self.process is not None:
@@ -100,11 +107,15 @@ class ContainedCall:
         self.process, self.connection = None, None
         return code
 
+    def close(self) -> None:
+        """Stop the worker process (a session ends; the next call would start a new one)."""
+        self._stop()
+
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if self.process is None or not self.process.is_alive():
-            self._stop()
-            self._start()
         try:
+            if self.process is None or not self.process.is_alive():
+                self._stop()
+                self._start()
             self.connection.send((args, kwargs))
             if not self.connection.poll(self.timeout):
                 self._stop()

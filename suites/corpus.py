@@ -7,17 +7,18 @@ them next time. Files are JSON and only ever parsed as data.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from impls import spec
 
+from .case import Case
+from .checks import CHECKS, never_runs
 from .problem import Problem
-
-# The value kind each check is defined on; other checks replay the entry's own values.
-VALUES_OF_CHECK = {"exact": "int", "bound": "real", "adjoint": "real", "layout": "real", "special-values": "special"}
 
 SEED_CORPUS = Path(__file__).with_name("corpus")
 
@@ -33,12 +34,12 @@ class Entry:
     note: str = ""
 
 
-def _entry(path: Path, data: Any, known_checks: set[str]) -> Entry:
+def _entry(path: Path, data: Any) -> Entry:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     checks = data.get("checks")
-    if not isinstance(checks, list) or not checks or not set(checks) <= known_checks:
-        raise ValueError(f"'checks' must be a non-empty list of {sorted(known_checks)}")
+    if not isinstance(checks, list) or not checks or not set(checks) <= set(CHECKS):
+        raise ValueError(f"'checks' must be a non-empty list of {sorted(CHECKS)}")
     dtypes = data.get("dtypes", [])
     if not isinstance(dtypes, list) or not set(dtypes) <= set(spec.DTYPES):
         raise ValueError(f"'dtypes' must be a list of {list(spec.DTYPES)}")
@@ -50,13 +51,13 @@ def _entry(path: Path, data: Any, known_checks: set[str]) -> Entry:
                  note=str(data.get("note", "")))
 
 
-def load_corpus(directories: list[Path], known_checks: set[str]) -> tuple[list[Entry], list[str]]:
+def load_corpus(directories: list[Path]) -> tuple[list[Entry], list[str]]:
     """Every readable entry under ``directories`` and one line per file that could not be used."""
     entries, problems, seen = [], [], set()
     for directory in directories:
         for path in sorted(Path(directory).glob("*.json")):
             try:
-                entry = _entry(path, json.loads(path.read_text(encoding="utf-8")), known_checks)
+                entry = _entry(path, json.loads(path.read_text(encoding="utf-8")))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, ValueError) as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 problems.append(f"{path}: not a corpus entry ({reason}); skipped")
@@ -69,18 +70,47 @@ def load_corpus(directories: list[Path], known_checks: set[str]) -> tuple[list[E
 
 def gaps(entries: list[Entry]) -> list[str]:
     """One line per (entry, check, dtype) that would never run: a stored bug that is silently skipped
-    proves nothing. Valid entries must be valid, and run every value check they name, in every dtype
-    they are replayed in; invalid entries must stay invalid there."""
-    from .checks import never_runs  # the checks import this module's neighbours, not the reverse
-
+    proves nothing. Valid entries must run every value check they name, in every dtype they are
+    replayed in."""
     lines = []
     for entry in entries:
+        if entry.problem.broken_rule:
+            continue
         for dtype in entry.dtypes or spec.ALL_DTYPES:
-            for check in entry.checks:
-                problem = entry.problem.replace(dtype=dtype, values=VALUES_OF_CHECK.get(check, entry.problem.values))
-                if check == "invalid-accepted" or entry.problem.broken_rule:
-                    continue
-                reason = never_runs(problem, check)
+            for name in entry.checks:
+                reason = never_runs(CHECKS[name].problem(entry.problem, dtype), name)
                 if reason:
-                    lines.append(f"{entry.path}: {check} never runs in {dtype} ({reason})")
+                    lines.append(f"{entry.path}: {name} never runs in {dtype} ({reason})")
     return lines
+
+
+def replayable(case: Case, entry: Entry, check: str) -> str | None:
+    """Why ``entry`` cannot be replayed through ``check`` on ``case``, or None when it can."""
+    problem = entry.problem.replace(dtype=case.dtype_name)
+    if problem.dims not in case.impl.dims:
+        return f"{case.impl.name} does not serve {problem.dims}d"
+    if entry.dtypes and case.dtype_name not in entry.dtypes:
+        return f"stored for {', '.join(entry.dtypes)} only"
+    reason = CHECKS[check].applies(case)
+    if reason:
+        return reason
+    if problem.broken_rule or CHECKS[check].expects_invalid:
+        try:
+            problem.geometry()
+            return "valid in this dtype"
+        except ValueError:
+            return None
+    return None
+
+
+def save_to_corpus(directory: str | Path, case: Case, problem: Problem, check: str) -> None:
+    """Keep a minimized failing problem so later runs replay it first (and a fixed bug stays fixed)."""
+    entry = {"problem": problem.to_dict(), "checks": [check], "found_by": case.id,
+             "note": f"found by {case.id}: {check}"}
+    text = json.dumps(entry, indent=1, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{check}-{case.impl.name}-{digest}.json")
+    if not os.path.exists(path):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")

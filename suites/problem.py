@@ -44,7 +44,7 @@ class Problem:
     dilation: tuple[int, ...]
     groups: int
     dtype: str
-    values: str = "real"
+    value_kind: str = "real"  # "int", "real" or "special" (see tensors())
     layout: str = "contiguous"
     seed: int = 0
     # Only invalid problems use these: a mismatched dtype, a wrong bias shape, the rule broken.
@@ -85,6 +85,8 @@ class Problem:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Problem":
+        if isinstance(data, dict) and "values" in data and "value_kind" not in data:  # the field's former name
+            data = {("value_kind" if k == "values" else k): v for k, v in data.items()}
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
@@ -101,7 +103,7 @@ class Problem:
         parts = [f"{self.dims}d", batch, f"c{cin}->{self.out_channels}", f"g{self.groups}",
                  f"L{_axes(self.input_shape[-self.dims:])}", f"k{_axes(self.weight_shape[2:])}",
                  f"s{_axes(self.stride)}", f"p{_axes(self.padding)}", f"op{_axes(self.output_padding)}",
-                 f"d{_axes(self.dilation)}", "bias" if self.bias else "nobias", self.dtype, self.values,
+                 f"d{_axes(self.dilation)}", "bias" if self.bias else "nobias", self.dtype, self.value_kind,
                  self.layout, f"seed={self.seed}"]
         if self.broken_rule:
             parts.append(f"breaks={self.broken_rule!r}")
@@ -111,13 +113,13 @@ class Problem:
     def tensors(self) -> Tensors:
         """The problem's values: contiguous CPU tensors in their dtypes (the reference's input)."""
         generator = torch.Generator().manual_seed(self.seed)
-        if self.values == "int":
+        if self.value_kind == "int":
             return self._integer_tensors(generator)
         x = _random(self.input_shape, self.dtype, generator)
         w = _random(self._weight_value_shape(), self.weight_dtype or self.dtype, generator)
         b = _random(self.bias_shape or (self.out_channels,), self.bias_dtype or self.dtype,
                     generator) if self.bias else None
-        if self.values == "special":
+        if self.value_kind == "special":
             x, w, b = _inject_non_finite((x, w, b), generator)
         return Tensors(x, w.expand(self.weight_shape).contiguous(), b)
 

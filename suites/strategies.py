@@ -131,11 +131,14 @@ def _axis(draw: st.DrawFn, dims: int, focus: str) -> tuple[int, int, int, int, i
     return L, k, s, ints(p_lo, p_hi), op, d
 
 
+DRAWN = "drawn"  # the batch argument of problems(): draw the batch size (the default)
+
+
 @st.composite
 def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
-             values: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
-             batch: int | None = -1) -> Problem:
-    """A valid problem. ``batch`` forces a batch size (None: unbatched; -1: drawn)."""
+             value_kind: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
+             batch: int | None | str = DRAWN) -> Problem:
+    """A valid problem. ``batch`` forces a batch size (None: unbatched) unless it is ``DRAWN``."""
     axis_focus = draw(st.sampled_from(AXIS_FAMILY))
     channel_focus = draw(st.sampled_from(CHANNEL_FAMILY))
     focus = draw(st.sampled_from(OTHER_FAMILY))
@@ -153,7 +156,7 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
     per_channel = math.prod(spec.output_size(L, k, s, p, op, d))
     assume(per_channel <= MAX_OUTPUT_ELEMENTS)
 
-    if batch != -1:
+    if batch != DRAWN:
         n = batch
     elif focus == "batch0" and min_batch == 0:
         n = 0
@@ -178,7 +181,7 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
     input_shape = ((cin,) if n is None else (n, cin)) + L
     return Problem(input_shape=input_shape, weight_shape=(cin, cout_g) + k, bias=draw(st.booleans()),
                    stride=s, padding=p, output_padding=op, dilation=d, groups=groups, dtype=dtype,
-                   values=values, layout=layout, seed=draw(st.integers(0, 2**31 - 1)))
+                   value_kind=value_kind, layout=layout, seed=draw(st.integers(0, 2**31 - 1)))
 
 
 def _channels(draw: st.DrawFn, focus: str, budget: int) -> tuple[int, int, int]:
@@ -212,71 +215,124 @@ def _set_axis(values: tuple[int, ...], axis: int, value: int) -> tuple[int, ...]
     return values[:axis] + (value,) + values[axis + 1:]
 
 
-def _break(draw: st.DrawFn, p: Problem, rule: str) -> Problem:
-    """Break one validity rule of the valid problem ``p``, leaving the others intact."""
-    axis = draw(st.integers(0, p.dims - 1))
-    s, d, op = p.stride[axis], p.dilation[axis], p.output_padding[axis]
-    L, k = p.input_shape[-p.dims + axis], p.weight_shape[2 + axis]
+InvalidRule = Callable[[st.DrawFn, Problem, int], Problem]
+# Each validity rule, as a function that breaks it on one axis of a valid problem, leaving the others intact.
+INVALID_RULES: dict[str, InvalidRule] = {}
+
+
+def _rule(name: str) -> Callable[[InvalidRule], InvalidRule]:
+    def decorator(breaks: InvalidRule) -> InvalidRule:
+        INVALID_RULES[name] = breaks
+        return breaks
+
+    return decorator
+
+
+def _axis_of(p: Problem, axis: int) -> tuple[int, int, int, int, int]:
+    """``(L, k, s, op, d)`` of one spatial axis."""
+    return (p.input_shape[-p.dims + axis], p.weight_shape[2 + axis], p.stride[axis], p.output_padding[axis],
+            p.dilation[axis])
+
+
+@_rule("output_padding >= max(stride, dilation)")
+def _output_padding_too_big(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    _, _, s, _, d = _axis_of(p, axis)
+    return p.replace(output_padding=_set_axis(p.output_padding, axis, max(s, d) + draw(st.integers(0, 2))))
+
+
+@_rule("stride < 1")
+def _stride_below_one(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(stride=_set_axis(p.stride, axis, draw(st.integers(-2, 0))))
+
+
+@_rule("dilation < 1")
+def _dilation_below_one(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(dilation=_set_axis(p.dilation, axis, draw(st.integers(-2, 0))))
+
+
+@_rule("padding < 0")
+def _negative_padding(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(padding=_set_axis(p.padding, axis, draw(st.integers(-3, -1))))
+
+
+@_rule("output_padding < 0")
+def _negative_output_padding(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(output_padding=_set_axis(p.output_padding, axis, draw(st.integers(-3, -1))))
+
+
+@_rule("groups < 1")
+def _groups_below_one(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(groups=draw(st.integers(-1, 0)), bias_shape=(p.out_channels,) if p.bias else None)
+
+
+@_rule("groups does not divide Cin")
+def _groups_not_dividing(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    groups = draw(st.integers(2, 4))
+    cin = groups * draw(st.integers(0, 2)) + draw(st.integers(1, groups - 1))
     lead = p.input_shape[:-p.dims]
-    if rule == "output_padding >= max(stride, dilation)":
-        return p.replace(output_padding=_set_axis(p.output_padding, axis, max(s, d) + draw(st.integers(0, 2))))
-    if rule == "stride < 1":
-        return p.replace(stride=_set_axis(p.stride, axis, draw(st.integers(-2, 0))))
-    if rule == "dilation < 1":
-        return p.replace(dilation=_set_axis(p.dilation, axis, draw(st.integers(-2, 0))))
-    if rule == "padding < 0":
-        return p.replace(padding=_set_axis(p.padding, axis, draw(st.integers(-3, -1))))
-    if rule == "output_padding < 0":
-        return p.replace(output_padding=_set_axis(p.output_padding, axis, draw(st.integers(-3, -1))))
-    if rule == "groups < 1":
-        return p.replace(groups=draw(st.integers(-1, 0)), bias_shape=(p.out_channels,) if p.bias else None)
-    if rule == "groups does not divide Cin":
-        groups = draw(st.integers(2, 4))
-        cin = groups * draw(st.integers(0, 2)) + draw(st.integers(1, groups - 1))
-        return p.replace(groups=groups, input_shape=lead[:-1] + (cin,) + p.input_shape[-p.dims:],
-                         weight_shape=(cin,) + p.weight_shape[1:])
-    if rule == "weight.shape[0] != Cin":
-        return p.replace(weight_shape=(p.weight_shape[0] + p.groups * draw(st.integers(1, 2)),)
-                         + p.weight_shape[1:])
-    if rule == "bias length != Cout":
-        delta = draw(st.sampled_from([1, 2] + ([-1] if p.out_channels > 1 else [])))
-        return p.replace(bias=True, bias_shape=(p.out_channels + delta,))
-    if rule == "weight dtype != input dtype":
-        return p.replace(weight_dtype=OTHER_DTYPE[p.dtype])
-    if rule == "bias dtype != input dtype":
-        complex_input = p.dtype.startswith("complex")
-        others = [dt for dt in spec.DTYPES if dt != p.dtype and (dt.startswith("complex") or not complex_input)]
-        return p.replace(bias=True, bias_dtype=draw(st.sampled_from(others)))
-    if rule == "output length < 1":
-        too_much = -(-((L - 1) * s + d * (k - 1) + op + 1) // 2)  # makes that axis's output <= 0
-        return p.replace(padding=_set_axis(p.padding, axis, too_much + draw(st.integers(0, 2))))
-    if rule == "empty weight":
-        if draw(st.booleans()):
-            return p.replace(weight_shape=(p.weight_shape[0], 0) + p.weight_shape[2:])
-        return p.replace(weight_shape=p.weight_shape[:2] + _set_axis(p.weight_shape[2:], axis, 0))
-    if rule == "input spatial size 0":
-        return p.replace(input_shape=lead + _set_axis(p.input_shape[-p.dims:], axis, 0))
-    if rule == "input has the wrong number of dimensions":
-        # Valid inputs have dims+1 (unbatched) or dims+2 dimensions: give dims or dims+3.
-        spatial_only = p.input_shape[-p.dims:]
-        too_many = (1,) * (p.dims + 3 - len(p.input_shape)) + p.input_shape
-        return p.replace(input_shape=draw(st.sampled_from([spatial_only, too_many])))
-    if rule == "per-axis tuple of the wrong length":
-        name = draw(st.sampled_from(["stride", "padding", "output_padding", "dilation"]))
-        values = getattr(p, name)
-        # PyTorch broadcasts a one-element sequence, so only lengths other than 1 and dims are wrong.
-        wrong = values + (values[-1],) * draw(st.integers(1, 2))
-        if p.dims == 3 and draw(st.booleans()):
-            wrong = values[:2]
-        return p.replace(**{name: wrong})
-    raise ValueError(f"unknown rule {rule!r}")
+    return p.replace(groups=groups, input_shape=lead[:-1] + (cin,) + p.input_shape[-p.dims:],
+                     weight_shape=(cin,) + p.weight_shape[1:])
 
 
-INVALID_RULES = ("output_padding >= max(stride, dilation)", "stride < 1", "dilation < 1", "padding < 0",
-                 "output_padding < 0", "groups < 1", "groups does not divide Cin", "weight.shape[0] != Cin",
-                 "bias length != Cout", "weight dtype != input dtype", "bias dtype != input dtype",
-                 "output length < 1", "empty weight", "input spatial size 0",
-                 "input has the wrong number of dimensions", "per-axis tuple of the wrong length")
+@_rule("weight.shape[0] != Cin")
+def _weight_rows_differ(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(weight_shape=(p.weight_shape[0] + p.groups * draw(st.integers(1, 2)),) + p.weight_shape[1:])
+
+
+@_rule("bias length != Cout")
+def _bias_length(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    delta = draw(st.sampled_from([1, 2] + ([-1] if p.out_channels > 1 else [])))
+    return p.replace(bias=True, bias_shape=(p.out_channels + delta,))
+
+
+@_rule("weight dtype != input dtype")
+def _weight_dtype(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(weight_dtype=OTHER_DTYPE[p.dtype])
+
+
+@_rule("bias dtype != input dtype")
+def _bias_dtype(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    complex_input = p.dtype.startswith("complex")
+    others = [dt for dt in spec.DTYPES if dt != p.dtype and (dt.startswith("complex") or not complex_input)]
+    return p.replace(bias=True, bias_dtype=draw(st.sampled_from(others)))
+
+
+@_rule("output length < 1")
+def _no_output(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    L, k, s, op, d = _axis_of(p, axis)
+    too_much = -(-((L - 1) * s + d * (k - 1) + op + 1) // 2)  # makes that axis's output <= 0
+    return p.replace(padding=_set_axis(p.padding, axis, too_much + draw(st.integers(0, 2))))
+
+
+@_rule("empty weight")
+def _empty_weight(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    if draw(st.booleans()):
+        return p.replace(weight_shape=(p.weight_shape[0], 0) + p.weight_shape[2:])
+    return p.replace(weight_shape=p.weight_shape[:2] + _set_axis(p.weight_shape[2:], axis, 0))
+
+
+@_rule("input spatial size 0")
+def _empty_input(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    return p.replace(input_shape=p.input_shape[:-p.dims] + _set_axis(p.input_shape[-p.dims:], axis, 0))
+
+
+@_rule("input has the wrong number of dimensions")
+def _input_rank(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    # Valid inputs have dims+1 (unbatched) or dims+2 dimensions: give dims or dims+3.
+    spatial_only = p.input_shape[-p.dims:]
+    too_many = (1,) * (p.dims + 3 - len(p.input_shape)) + p.input_shape
+    return p.replace(input_shape=draw(st.sampled_from([spatial_only, too_many])))
+
+
+@_rule("per-axis tuple of the wrong length")
+def _tuple_length(draw: st.DrawFn, p: Problem, axis: int) -> Problem:
+    name = draw(st.sampled_from(["stride", "padding", "output_padding", "dilation"]))
+    values = getattr(p, name)
+    # PyTorch broadcasts a one-element sequence, so only lengths other than 1 and dims are wrong.
+    wrong = values + (values[-1],) * draw(st.integers(1, 2))
+    if p.dims == 3 and draw(st.booleans()):
+        wrong = values[:2]
+    return p.replace(**{name: wrong})
 
 
 @st.composite
@@ -290,6 +346,7 @@ def invalid_problem_sets(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype
                          rules: int = 4) -> list[Problem]:
     """``rules`` problems, each breaking a different validity rule of one valid base problem. Checking
     several rules per example makes even a 30-example run meet every rule with high probability."""
-    chosen = draw(st.lists(st.sampled_from(INVALID_RULES), min_size=rules, max_size=rules, unique=True))
+    chosen = draw(st.lists(st.sampled_from(list(INVALID_RULES)), min_size=rules, max_size=rules, unique=True))
     base = draw(problems(dims=dims, dtype=dtype, layouts=("contiguous",), min_batch=1))
-    return [_break(draw, base, rule).replace(broken_rule=rule) for rule in chosen]
+    return [INVALID_RULES[rule](draw, base, draw(st.integers(0, base.dims - 1))).replace(broken_rule=rule)
+            for rule in chosen]

@@ -5,41 +5,25 @@ from __future__ import annotations
 
 import pytest
 
-from .checks import Untrusted, run_on
-from .corpus import VALUES_OF_CHECK, Entry
-from .harness import Case, Discrepancy, conclude
+from .case import Case
+from .checks import CHECKS, Untrusted, run_on
+from .corpus import Entry, replayable
+from .run import Run
+from .verdicts import Discrepancy, conclude
 
 
-def replayable(case: Case, entry: Entry, check: str) -> tuple[bool, str]:
-    problem = entry.problem.replace(dtype=case.dtype_name)
-    if problem.dims not in case.impl.dims:
-        return False, f"{case.impl.name} does not serve {problem.dims}d"
-    if check == "determinism" and not case.impl.is_deterministic(case.device):
-        return False, "not declared deterministic"
-    if check == "invalid-accepted":
-        try:
-            problem.geometry()
-            return False, "valid in this dtype"
-        except ValueError:
-            return True, ""
-    return True, ""
-
-
-def test_replay(case: Case, corpus_entry: Entry) -> None:
+def test_replay(case: Case, corpus_entry: Entry, conformance_run: Run) -> None:
     failures, ran = [], 0
     for check in corpus_entry.checks:
-        usable, _ = replayable(case, corpus_entry, check)
-        if not usable:
+        if replayable(case, corpus_entry, check) is not None:
             continue
-        problem = corpus_entry.problem.replace(dtype=case.dtype_name,
-                                               values=VALUES_OF_CHECK.get(check, corpus_entry.problem.values))
         try:
-            problem, finding = run_on(case, problem, check)
+            evaluation, finding = run_on(case, CHECKS[check].problem(corpus_entry.problem, case.dtype_name), check)
         except Untrusted:
             continue
         ran += 1
         try:
-            conclude(case, problem, check, finding)
+            conclude(conformance_run, case, evaluation.problem, check, finding)
         except Discrepancy as discrepancy:
             failures.append(str(discrepancy))
     if failures:

@@ -1,14 +1,13 @@
-"""Helpers for the harness's own tests."""
+"""Helpers for the project's own tests: the conformance gate run in this process (pytester), as a
+user's ``python -m pytest suites`` would run it, with its own report folder."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.pyplot  # noqa: F401  (imported once here: gate runs in this process draw report pictures)
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,24 +24,23 @@ class GateRun:
         return test in self.failed_tests
 
 
-def run_gate(tmp_path: Path, *args: str, timeout: int = 900) -> GateRun:
-    """Run the conformance gate (``python -m pytest suites``) in a fresh process, as a user would."""
+def run_gate(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> GateRun:
+    """Run the conformance gate (``pytest suites``) in this process, on the repository's suites."""
     number = len(list(tmp_path.glob("junit-*")))
     junit = tmp_path / f"junit-{number}.xml"
     # Each run writes (and replays the corpus of) its own report folder, never the developer's.
     isolated = [] if "--report-dir" in args else ["--report-dir", str(tmp_path / f"reports-{number}")]
-    command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
-               f"--junitxml={junit}", *isolated, *args]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    workers = [] if "-n" in args else ["-n", "0"]
+    result = pytester.runpytest_inprocess(str(ROOT / "suites"), "--rootdir", str(ROOT), "-q", "-p", "no:cacheprovider",
+                                          *workers, f"--junitxml={junit}", *isolated, *args)
     failed = set()
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:
                 failed.add(case.get("name", "").split("[")[0])
-    return GateRun(done.returncode, done.stdout + done.stderr, failed)
+    return GateRun(int(result.ret), "\n".join(result.outlines + result.errlines), failed)
 
 
 @pytest.fixture
-def gate(tmp_path: Path):
-    return lambda *args, **kwargs: run_gate(tmp_path, *args, **kwargs)
+def gate(pytester: pytest.Pytester, tmp_path: Path):
+    return lambda *args: run_gate(pytester, tmp_path, *args)

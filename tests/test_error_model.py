@@ -10,7 +10,7 @@ import torch
 import impls
 from impls.registry import RegistryError
 from suites import checks, oracles
-from suites.harness import Case
+from suites.case import Case
 from suites.problem import Problem
 
 from .planted.catalog import CORRECT_MODULE
@@ -28,7 +28,7 @@ def declared(**declarations) -> impls.Implementation:
 
 def problem(**changes) -> Problem:
     base = Problem(input_shape=(2, 4, 6, 5), weight_shape=(4, 3, 3, 2), bias=True, stride=(2, 1), padding=(1, 0),
-                   output_padding=(1, 0), dilation=(1, 2), groups=2, dtype="float32", values="real", seed=7)
+                   output_padding=(1, 0), dilation=(1, 2), groups=2, dtype="float32", value_kind="real", seed=7)
     return base.replace(**changes)
 
 
@@ -88,13 +88,13 @@ def test_bias_added_after_rounding_passes_both_tiers(dtype):
 def test_a_correct_fft_kernel_is_within_the_transform_allowance(dtype):
     case = Case(impls.get("correct-fft"), "cpu", dtype)
     for seed in range(10):
-        p, finding = checks.run_on(case, problem(dtype=dtype, seed=seed), "bound")
+        _, finding = checks.run_on(case, problem(dtype=dtype, seed=seed), "bound")
         assert finding is None, finding.render()
 
 
 def test_a_direct_kernel_as_far_off_as_a_transform_is_flagged():
     direct = Case(declared(), "cpu", "float32")
-    p = problem(input_shape=(1, 8, 12, 9), weight_shape=(8, 3, 3, 2), values="real")
+    p = problem(input_shape=(1, 8, 12, 9), weight_shape=(8, 3, 3, 2), value_kind="real")
     evaluation = checks.trusted(direct, p)
     y = fft_conv_transpose(*evaluation.values, **p.kwargs())
     finding, _ = oracles.check_bound(y, evaluation.y_ref, evaluation.error_model, direct.precision,
@@ -104,7 +104,7 @@ def test_a_direct_kernel_as_far_off_as_a_transform_is_flagged():
 
 def test_the_transform_allowance_still_sees_one_misplaced_term():
     case = Case(impls.get("correct-fft"), "cpu", "float32")
-    evaluation = checks.trusted(case, problem(values="int"))
+    evaluation = checks.trusted(case, problem(value_kind="int"))
     y = fft_conv_transpose(*evaluation.values, **evaluation.problem.kwargs())
     assert oracles.check_exact(y, evaluation.y_ref, torch.float32, evaluation.error_model) is None
     x, w, _ = evaluation.values

@@ -17,7 +17,7 @@ def test_json_round_trip(problem):
 
 
 @settings(max_examples=60)
-@given(problem=problems(dtype="float32", values="special"))
+@given(problem=problems(dtype="float32", value_kind="special"))
 def test_values_depend_only_on_the_problem(problem):
     first, second = problem.tensors(), problem.tensors()
     for a, b in zip(first, second):
@@ -25,7 +25,7 @@ def test_values_depend_only_on_the_problem(problem):
 
 
 @settings(max_examples=80)
-@given(problem=problems(dtype="float32", values="real"))
+@given(problem=problems(dtype="float32", value_kind="real"))
 def test_layouts_keep_the_values(problem):
     values = problem.tensors()
     given_tensors = problem.materialize()
@@ -38,7 +38,7 @@ def test_layouts_keep_the_values(problem):
 
 
 @settings(max_examples=80)
-@given(problem=problems(dtype="bfloat16", values="int"))
+@given(problem=problems(dtype="bfloat16", value_kind="int"))
 def test_integer_values_keep_every_partial_sum_exact(problem):
     tensors = problem.tensors()
     M = magnitude(tensors, problem)

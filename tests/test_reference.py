@@ -14,7 +14,7 @@ from .planted.correct_variants import autograd_of_convolution
 
 
 @settings(max_examples=150)
-@given(problem=problems(dtype="float64", values="real"))
+@given(problem=problems(dtype="float64", value_kind="real"))
 def test_reference_matches_autograd_of_convolution(problem):
     x, w, b = problem.tensors()
     expected = autograd_of_convolution(x, w, b, **problem.kwargs())
@@ -28,7 +28,7 @@ def test_reference_matches_autograd_of_convolution(problem):
 
 
 @settings(max_examples=100)
-@given(problem=problems(dtype="complex128", values="real"))
+@given(problem=problems(dtype="complex128", value_kind="real"))
 def test_complex_reference_matches_autograd_of_convolution(problem):
     x, w, b = problem.tensors()
     expected = autograd_of_convolution(x, w, b, **problem.kwargs())

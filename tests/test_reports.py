@@ -58,7 +58,7 @@ def test_a_killed_run_keeps_every_record_found_before_the_kill(tmp_path):
     records_file = out / "records-main.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if records_file.exists() and len(records_file.read_text().splitlines()) >= 2:
+        if records_file.exists() and len(records_file.read_text().splitlines()) >= 3:
             break
         time.sleep(0.2)
     assert process.poll() is None, "the run ended before it could be killed"
@@ -66,11 +66,13 @@ def test_a_killed_run_keeps_every_record_found_before_the_kill(tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     records, problems = read_records(records_file)
-    assert len(records) >= found_before >= 2 and not problems
+    assert len(records) >= found_before >= 3 and not problems
     merged = subprocess.run([sys.executable, "-m", "reports", "merge", str(out)], cwd=ROOT, capture_output=True,
                             text=True)
     assert merged.returncode == 0, merged.stderr
-    assert len(read_report(out / "report.json")["discrepancies"]) >= 2
+    # Two tests may find the same minimal problem (a batch of 0): the report lists it once.
+    distinct = {json.dumps([r[k] for k in ("impl", "dtype", "check", "problem")], sort_keys=True) for r in records}
+    assert len(read_report(out / "report.json")["discrepancies"]) == len(distinct) >= 2
     assert (out / "report.html").exists() and (out / "report.md").exists()
 
 

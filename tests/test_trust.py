@@ -10,15 +10,18 @@ from hypothesis.errors import UnsatisfiedAssumption
 
 import impls
 from suites import checks, oracles
-from suites.harness import Case, Evaluation
+from suites.case import Case
+from suites.evaluation import Evaluation
 from suites.problem import Problem
+from suites.run import Run
+from suites.verdicts import run_check
 
 NAIVE = Case(impls.get("naive"), "cpu", "float32")
 
 
 def evaluation(**changes) -> Evaluation:
     base = Problem(input_shape=(1, 2, 4), weight_shape=(2, 1, 3), bias=False, stride=(1,), padding=(0,),
-                   output_padding=(0,), dilation=(1,), groups=1, dtype="float32", values="real", seed=3)
+                   output_padding=(0,), dilation=(1,), groups=1, dtype="float32", value_kind="real", seed=3)
     return Evaluation(NAIVE, base.replace(**changes))
 
 
@@ -32,9 +35,9 @@ def test_cropped_away_taps_are_checked():
     cropped = evaluation(input_shape=(1, 2, 1), padding=(1,))
     assert cropped.vacuous_reason() is None
     for check in ("exact", "bound", "adjoint", "layout"):
-        problem, finding = checks.run_on(NAIVE, cropped.problem.replace(values="int" if check == "exact" else "real"),
-                                         check)
-        assert finding is None and problem.padding == (1,)
+        problem = cropped.problem.replace(value_kind="int" if check == "exact" else "real")
+        ran, finding = checks.run_on(NAIVE, problem, check)
+        assert finding is None and ran.problem.padding == (1,)
 
 
 def test_structural_zeros_are_evidence_not_vacuity():
@@ -54,7 +57,7 @@ def test_outputs_that_cancel_where_products_land_are_vacuous():
 
 
 def test_a_dead_input_channel_is_vacuous_and_reseeded():
-    base = evaluation(input_shape=(1, 2, 1), values="int").problem
+    base = evaluation(input_shape=(1, 2, 1), value_kind="int").problem
     dead = next(base.replace(seed=s) for s in range(1000)
                 if Evaluation(NAIVE, base.replace(seed=s)).vacuous_reason() == "an input channel never contributes")
     chosen = checks.trusted(NAIVE, dead)
@@ -68,7 +71,7 @@ def test_a_problem_no_seed_helps_is_redrawn(monkeypatch):
     @given(st.just(None))
     def value_test(_):
         with pytest.raises(UnsatisfiedAssumption):
-            checks.run_check(NAIVE, evaluation().problem, "bound")
+            run_check(Run(), NAIVE, evaluation().problem, "bound")
 
     value_test()
 
@@ -76,4 +79,4 @@ def test_a_problem_no_seed_helps_is_redrawn(monkeypatch):
 def test_a_replay_that_no_seed_helps_says_so(monkeypatch):
     monkeypatch.setattr(oracles, "vacuous_reason", lambda *args: "always vacuous (patched)")
     with pytest.raises(checks.Untrusted, match="always vacuous"):
-        checks.run_on(NAIVE, evaluation(values="int").problem, "exact")
+        checks.run_on(NAIVE, evaluation(value_kind="int").problem, "exact")

@@ -1,0 +1,88 @@
+"""A valid problem prepared for the value checks: its tensors and the float64 quantities behind the
+allowances, each computed once, on demand."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from impls import spec
+from impls.naive import explain, reference
+
+from . import oracles
+from .case import Case
+from .problem import Problem, Tensors, magnitude, term_count
+
+
+@dataclass
+class Evaluation:
+    """One problem as one case sees it. ``measured`` collects what a check measured (the bound
+    check's error/allowance ratios), which steers the search."""
+
+    case: Case
+    problem: Problem
+    measured: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def values(self) -> Tensors:
+        return self.problem.tensors()
+
+    @cached_property
+    def given(self) -> Tensors:
+        return self.problem.materialize(self.case.device)
+
+    @cached_property
+    def geometry(self) -> spec.Geometry:
+        return self.problem.geometry()
+
+    @cached_property
+    def y_ref(self) -> torch.Tensor:
+        return reference(*self.values, **self.problem.kwargs())
+
+    @cached_property
+    def y_ref_without_bias(self) -> torch.Tensor | None:
+        """The reference before the bias is added (None without a bias)."""
+        x, w, b = self.values
+        return None if b is None else reference(x, w, None, **self.problem.kwargs())
+
+    @cached_property
+    def M(self) -> torch.Tensor:
+        return magnitude(self.values, self.problem)
+
+    @cached_property
+    def K(self) -> torch.Tensor:
+        return term_count(self.values, self.problem)
+
+    @cached_property
+    def reached(self) -> torch.Tensor:
+        """The outputs some product lands in (the others are structural zeros, or the bias)."""
+        return self.K > (0 if self.values.bias is None else 1)  # K counts the bias as a term
+
+    @cached_property
+    def error_model(self) -> oracles.ErrorModel:
+        """The allowances of the implementation's declared algorithm and precision."""
+        prec = self.case.precision
+        if not prec.transform:
+            allowed = oracles.allowance(self.M, self.K, self.y_ref, prec, self.y_ref_without_bias)
+            return oracles.DirectModel(allowed, self.M, self.K, self.case.dtype)
+        x, w, _ = self.values
+        x64 = oracles.widen(x if self.problem.batched else x.unsqueeze(0))
+        planes = oracles.transform_plane_allowance(
+            x64, oracles.widen(w), self.problem.groups, oracles.transform_log2_size(self.geometry.full_size()),
+            self.y_ref, prec, self.y_ref_without_bias)
+        return oracles.TransformModel(planes, self.problem.dims, self.M, self.K, self.case.dtype)
+
+    def vacuous_reason(self) -> str | None:
+        x, w, _ = self.values
+        return oracles.vacuous_reason(self.y_ref, self.reached, x, w)
+
+    def explanation(self, index: list[int], limit: int = 12) -> str:
+        """The definition's terms for one output element, as text (at most ``limit`` lines)."""
+        text = explain(*self.values, index, **self.problem.kwargs()).table().splitlines()
+        shown = list(itertools.islice(text, limit + 1))
+        if len(text) > limit + 1:
+            shown.append(f"  ... {len(text) - limit - 1} more")
+        return "\n".join(shown)

@@ -1,0 +1,126 @@
+"""Command-line options, and the run object each pytest process builds from them at configure time."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import impls
+from reports import expectations
+from reports.records import RECORD_GLOB, REPORT_NAME, TALLY_GLOB, RecordWriter
+
+from ..containment import DEFAULT_CALL_TIMEOUT, ContainedCall
+from ..corpus import SEED_CORPUS, gaps, load_corpus
+from ..environment import environment
+from ..run import RUN_KEY, Run, run_of
+from . import profiles
+
+DEFAULT_REPORT_DIR = Path(__file__).resolve().parents[2] / "reports" / "out"
+SUITES = Path(__file__).resolve().parents[1]
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("convt-conformance")
+    group.addoption("--impl-module", action="append", default=[], metavar="PATH_OR_MODULE",
+                    help="import a plugin module (file path or dotted name) that registers implementations")
+    group.addoption("--impl", action="append", default=[], metavar="NAME",
+                    help="check only this implementation (repeatable; default: all available)")
+    group.addoption("--device", action="append", default=[], metavar="DEVICE",
+                    help="check only on this device (repeatable: cpu, cuda)")
+    group.addoption("--dtype", action="append", default=[], metavar="DTYPE",
+                    help="check only this dtype (repeatable)")
+    group.addoption("--expectations", default=str(expectations.DEFAULT_PATH), metavar="TOML",
+                    help="known-discrepancy rules (default: reports/expectations.toml)")
+    group.addoption("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR",
+                    help="where records, report.json/.md/.html and new corpus entries go (default: reports/out)")
+    group.addoption("--contain", choices=("plugins", "all", "none"), default="plugins",
+                    help="run implementations in worker processes, so crashes and hangs become findings "
+                         "(default: plugins, i.e. plugin modules and the third-party framework adapters)")
+    group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS",
+                    help=f"per-call time limit of a contained implementation (default {DEFAULT_CALL_TIMEOUT:g})")
+    group.addoption("--fuzz-seconds", type=float, default=None, metavar="SECONDS",
+                    help="a fuzz campaign: random seeds, every test a slice of this wall-clock budget, ending on time")
+    group.addoption("--shard", default=None, metavar="I/N",
+                    help="run only shard I of N (1-based): N machines get disjoint tests")
+    group.addoption("--example-db", default=None, metavar="URL_OR_DIR",
+                    help="Hypothesis example database: redis://HOST:PORT/DB (shared between machines) or a folder")
+    group.addoption("--corpus", action="append", default=[], metavar="DIR",
+                    help="extra corpus folder of problems to replay first (repeatable; suites/corpus always)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    profiles.apply_options(config)
+    config.stash[RUN_KEY] = run = _build_run(config)
+    if run.worker == "main" and run.writes_reports:  # the controller (or a run without xdist) starts afresh
+        _clear_previous_run(run.report_dir)
+
+
+def _build_run(config: pytest.Config) -> Run:
+    """The run, from the options; bad options and plugins are one-line usage errors."""
+    for name, values, known in (("--dtype", config.getoption("dtype"), impls.spec.DTYPES),
+                                ("--device", config.getoption("device"), impls.registry.KNOWN_DEVICES)):
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise pytest.UsageError(f"unknown {name} {', '.join(unknown)}; known: {', '.join(known)}")
+    if config.getoption("shard"):
+        parse_shard(config.getoption("shard"))
+    try:
+        plugins = [impls.load_plugin(module) for module in config.getoption("impl_module")]
+        selected = impls.select(config.getoption("impl"), plugins)
+        rules = expectations.load_rules(config.getoption("expectations"))
+    except (impls.PluginError, impls.RegistryError, expectations.ExpectationsError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    report_dir = Path(config.getoption("report_dir"))
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    directories = [SEED_CORPUS, report_dir / "corpus"] + [Path(d) for d in config.getoption("corpus")]
+    corpus, problems = load_corpus(directories)
+    return Run(rules=rules, implementations=[_contained(impl, config) for impl in selected], report_dir=report_dir,
+               writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
+               plugin_modules=tuple(config.getoption("impl_module")), environment=environment(),
+               writes_reports=_runs_the_suites(config))
+
+
+def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Implementation:
+    """The implementation, running in a worker process when --contain says so."""
+    mode = config.getoption("contain")
+    # Third-party frameworks run contained like plugins: their native code can abort the process.
+    if mode == "none" or (mode == "plugins" and impl.builtin and not impl.extra.get("third_party")):
+        return impl
+    call = ContainedCall(impl.name, config.getoption("impl_module"), config.getoption("call_timeout"))
+    return dataclasses.replace(impl, fn=call)
+
+
+def _runs_the_suites(config: pytest.Config) -> bool:
+    """Whether this session includes the conformance suites (and so writes reports)."""
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == SUITES or SUITES in path.parents or path in SUITES.parents:
+            return True
+    return False
+
+
+def _clear_previous_run(report_dir: Path) -> None:
+    # The previous run's documents go too: a run that finds and counts nothing must not show them.
+    for pattern in (RECORD_GLOB, TALLY_GLOB, "progress-*.json", REPORT_NAME, "report.md", "report.html"):
+        for path in report_dir.glob(pattern):
+            path.unlink()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--shard {text!r}: expected I/N, e.g. 2/4") from None
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave no worker process of a contained implementation behind."""
+    if RUN_KEY in config.stash:
+        for impl in run_of(config).implementations:
+            if isinstance(impl.fn, ContainedCall):
+                impl.fn.close()

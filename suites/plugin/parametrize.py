@@ -1,0 +1,65 @@
+"""Parametrization: every selected implementation x device x dtype as a ``case``; the corpus replay
+as case x entry; the run as the ``conformance_run`` fixture; corpus first, then this shard's tests."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import pytest
+
+import impls
+
+from ..case import Case
+from ..corpus import replayable
+from ..run import Run, run_of
+from .options import parse_shard
+
+SUITE_PACKAGE = "suites."
+CORPUS_MODULE = "suites.test_corpus"
+
+
+@pytest.fixture(scope="session")
+def conformance_run(request: pytest.FixtureRequest) -> Run:
+    """The run this test takes part in (counts, rules, where records go)."""
+    return run_of(request.config)
+
+
+def cases(config: pytest.Config) -> Iterator[tuple[Case, str | None]]:
+    """Every (implementation, device, dtype) selected, with the reason when the device is missing."""
+    devices, dtypes = config.getoption("device"), config.getoption("dtype")
+    for impl in run_of(config).implementations:
+        for device in impl.devices:
+            if devices and device not in devices:
+                continue
+            reason = impls.registry.device_unavailable_reason(device)
+            for dtype in impl.dtypes:
+                if not dtypes or dtype in dtypes:
+                    yield Case(impl, device, dtype), reason
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames or not metafunc.module.__name__.startswith(SUITE_PACKAGE):
+        return
+    config = metafunc.config
+    if "corpus_entry" in metafunc.fixturenames:
+        params = [pytest.param(case, entry, id=f"{case.id}-{entry.id}")
+                  for case, reason in cases(config) if reason is None
+                  for entry in run_of(config).corpus
+                  if any(replayable(case, entry, check) is None for check in entry.checks)]
+        metafunc.parametrize("case, corpus_entry", params)
+        return
+    metafunc.parametrize("case", [pytest.param(case, id=case.id, marks=[pytest.mark.skip(reason=reason)] if reason
+                                               else []) for case, reason in cases(config)])
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Replay the corpus first (known bugs fail fast); keep this shard's tests."""
+    items.sort(key=lambda item: 0 if item.module.__name__ == CORPUS_MODULE else 1)
+    shard = config.getoption("shard")
+    if shard:
+        index, count = parse_shard(shard)
+        keep = [item for item in items if zlib.crc32(item.nodeid.encode()) % count == index - 1]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep

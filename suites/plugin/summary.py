@@ -1,0 +1,95 @@
+"""The end of a session: xdist workers send their tallies to the controller, which merges the records
+into report.json/.md/.html, names stale expectation rules, and prints the run summary."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from reports import expectations
+from reports.records import RECORD_GLOB, merge, write_json
+from reports.render import write_documents
+
+from ..checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
+from ..run import Run, run_of
+
+_TALLY = "convt_tally"  # what a worker sends the controller
+
+
+def _is_full_run(config: pytest.Config) -> bool:
+    """Whether nothing narrowed the run below its implementations (stale rules mean something then)."""
+    return not (config.getoption("keyword") or config.getoption("markexpr") or config.getoption("dtype")
+                or config.getoption("device"))
+
+
+def stale_rules(config: pytest.Config, run: Run) -> list[expectations.Rule]:
+    """Rules that matched nothing although their implementation and check ran in full."""
+    if not _is_full_run(config):
+        return []
+    ran = run.tally.checks_run()
+    could_find = set(CALL_FINDINGS).union(*(CHECKS[name].kinds for name in ran if name in CHECKS))
+    return expectations.stale(run.rules, set(run.tally.rules_matched), {impl for impl, _ in run.tally.examples},
+                              could_find)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    run_of(node.config).tally.add(getattr(node, "workeroutput", {}).get(_TALLY, {}))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    run = run_of(config)
+    if hasattr(config, "workerinput"):
+        config.workeroutput[_TALLY] = run.tally.counts()
+        return
+    found = any(run.report_dir.glob(RECORD_GLOB))  # a finding cut off while shrinking counts no example
+    if not run.writes_reports or not (run.tally.examples or found):
+        return
+    write_json(run.report_dir / "tally-main.json", run.tally.counts())
+    stale = stale_rules(config, run)
+    report, problems = merge(run.report_dir, {
+        "environment": run.environment, "exit_status": int(session.exitstatus),
+        "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
+        "rules": {r.id: {"reason": r.reason, "link": r.link} for r in run.rules},
+        "profile": config.getoption("hypothesis_profile", None) or os.environ.get("CONVT_PROFILE", "ci")})
+    try:
+        write_documents(report, run.report_dir)
+    except Exception as exc:  # noqa: BLE001  (report.json is written; the documents can be redone)
+        problems.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
+                        f"retry with: python -m reports render {run.report_dir / 'report.json'}")
+    run.problems += problems
+    if report["summary"]["verdict"] == "fail" and session.exitstatus == pytest.ExitCode.OK:
+        # Every unexpected discrepancy fails the run, however its test ended (a campaign's clock may
+        # have cut its shrinking short, and the test then passed for the time it had).
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    run = run_of(config)
+    tally = run.tally
+    if hasattr(config, "workerinput") or not run.writes_reports or not (
+            tally.examples or (run.report_dir / "report.json").exists()):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("convt-conformance summary")
+    write(f"{'implementation':30} {'check':18} {'examples':>9} {'failed':>7} {'known':>6}")
+    for row in tally.summary()["table"]:
+        write(f"{row['impl']:30} {row['check']:18} {row['examples']:9} {row['failed']:7} {row['known']:6}")
+    write("")
+    write("bug-prone regions: examples checked there, all checks and per value check")
+    write(f"  {'all':>8} " + " ".join(f"{check:>8}" for check in VALUE_CHECKS))
+    for region, count in sorted(tally.regions.items(), key=lambda item: -item[1]):
+        per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):8}" for check in VALUE_CHECKS)
+        write(f"  {count:8} {per_check}  {region}")
+    for rule in run.rules:
+        if tally.rules_matched.get(rule.id):
+            write(f"known discrepancy {rule.id!r} matched {tally.rules_matched[rule.id]} time(s)")
+    for rule in stale_rules(config, run):
+        write(f"stale expectation {rule.id!r}: matched nothing although {'/'.join(rule.impl)} x "
+              f"{'/'.join(rule.check)} ran")
+    for problem in run.problems:
+        write(f"report: {problem}")
+    if (run.report_dir / "report.json").exists():
+        write(f"reports: {run.report_dir / 'report.json'}, report.md, report.html")

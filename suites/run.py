@@ -1,0 +1,65 @@
+"""The run: what one pytest process knows about the conformance run it takes part in.
+
+Built once per process by the plugin (``suites/plugin/setup.py``), kept in ``config.stash`` and passed
+explicitly to whatever needs it; nothing about a run lives in module globals, so several runs can
+share one interpreter (the project's own tests run the gate in-process).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from impls import Implementation
+from reports import expectations
+from reports.records import RecordWriter, Tally, write_json
+
+from .campaign import Budget
+from .corpus import Entry
+
+
+@dataclass
+class Run:
+    """Counts, rules, the implementations and corpus of this run, where its records go, its campaign
+    clock. The controller of an xdist run and each of its workers have one each; the tallies merge."""
+
+    rules: list[expectations.Rule] = field(default_factory=list)
+    implementations: list[Implementation] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    writer: RecordWriter | None = None
+    report_dir: Path | None = None
+    corpus: list[Entry] = field(default_factory=list)
+    worker: str = "main"  # the xdist worker id, or "main"
+    plugin_modules: tuple[str, ...] = ()  # as given on the command line (repro lines repeat them)
+    environment: dict[str, Any] = field(default_factory=dict)
+    budget: Budget | None = None  # a fuzz campaign's clock; None for the gate
+    deadline: float | None = None  # the campaign's shared wall-clock end (time.time())
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    problems: list[str] = field(default_factory=list)  # unreadable corpus or report files, one line each
+    writes_reports: bool = False  # whether this session runs the suites (not only the project's tests)
+    known_recorded: set[tuple[str, str, str]] = field(default_factory=set)
+    progress_written: float = 0.0
+
+    @property
+    def corpus_dir(self) -> Path | None:
+        """Where minimized failures are saved (and replayed from on the next run)."""
+        return None if self.report_dir is None else self.report_dir / "corpus"
+
+    def write_progress(self, every: float = 2.0) -> None:
+        """A campaign's live counts, for the progress line (at most every ``every`` seconds)."""
+        if self.budget is None or self.report_dir is None or time.time() - self.progress_written < every:
+            return
+        self.progress_written = time.time()
+        write_json(self.report_dir / f"progress-{self.worker}.json", self.tally.counts())
+
+
+RUN_KEY = pytest.StashKey[Run]()
+
+
+def run_of(config: pytest.Config) -> Run:
+    return config.stash[RUN_KEY]

@@ -1,0 +1,30 @@
+"""Every registered check as a Hypothesis test, on every selected implementation x device x dtype
+(test ids read ``test_bound[im2col-cpu-float16]``). The checks and what each draws are in
+``suites/checks.py``; a new check there is a new test here."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from .case import Case
+from .checks import CHECKS, Check
+from .run import Run
+from .verdicts import run_check
+
+
+def _test_of(check: Check):
+    def test(case: Case, conformance_run: Run, data: st.DataObject) -> None:
+        reason = check.applies(case)
+        if reason:
+            pytest.skip(reason)
+        for problem in data.draw(check.draws(case), label="problems"):
+            run_check(conformance_run, case, problem, check.name)
+
+    test.__name__ = test.__qualname__ = check.test
+    test.__doc__ = check.function.__doc__
+    return given(data=st.data())(test)
+
+
+globals().update({check.test: _test_of(check) for check in CHECKS.values()})

@@ -1,0 +1,149 @@
+"""Concluding a check inside a test: count the example, label its regions for Hypothesis' statistics,
+match known discrepancies, and fail with a message and a record a person can act on."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from hypothesis import event, note, reject, target
+from hypothesis.control import current_build_context
+
+from reports import expectations
+
+from . import campaign, oracles
+from .case import Case
+from .checks import Untrusted, run_on
+from .corpus import save_to_corpus
+from .problem import Problem
+from .reproduce import repro_command, standalone_script
+from .run import Run
+from .strategies import regions_of
+
+
+class Discrepancy(AssertionError):
+    """An implementation departs from the contract; the message says where and how."""
+
+
+def _in_hypothesis() -> bool:
+    try:
+        current_build_context()
+        return True
+    except Exception:  # noqa: BLE001  (no Hypothesis context: a corpus replay or repro)
+        return False
+
+
+def _event(text: str) -> None:
+    if _in_hypothesis():
+        event(text)
+
+
+def _is_final_example() -> bool:
+    """True outside Hypothesis (a replay) or on its final run of the minimal failing example."""
+    return current_build_context().is_final if _in_hypothesis() else True
+
+
+def run_check(run: Run, case: Case, problem: Problem, check: str) -> None:
+    """Run one check inside a Hypothesis test: redraw untrusted problems, label the problem, steer the
+    search towards large errors, and conclude."""
+    __tracebackhide__ = True
+    campaign.stop_if_spent(run.budget, run.interrupted,
+                           lambda *failure: record_unminimized(run, *failure))
+    try:
+        evaluation, finding = run_on(case, problem, check)
+    except Untrusted as untrusted:
+        event(f"redrawn: {untrusted}")
+        reject()
+    problem = evaluation.problem
+    if problem.broken_rule is None:
+        label(run, problem, check)
+    else:
+        event(f"rule: {problem.broken_rule}")
+    measured = evaluation.measured
+    if measured:
+        target(min(measured["max"], 1e6), label="max error / allowance")
+        target(min(measured["rms"], 1e6), label="RMS normalized error")
+    conclude(run, case, problem, check, finding)
+
+
+def label(run: Run, problem: Problem, check: str) -> None:
+    """Label a valid problem's classes for Hypothesis' statistics and count, per check, the
+    bug-prone regions it was evaluated in (after the check ran, so a redrawn problem never counts)."""
+    _event(f"dims={problem.dims}")
+    _event(f"layout={problem.layout}")
+    for region in regions_of(problem):
+        _event(f"region: {region}")
+        run.tally.count("regions", region)
+        run.tally.count("evaluated", f"{check}: {region}")
+
+
+def facts_of(problem: Problem) -> dict[str, Any]:
+    """What expectation rules may key on: the problem's fields plus derived facets."""
+    facts = problem.to_dict()
+    facts["regions"] = regions_of(problem) if problem.broken_rule is None else []
+    if problem.value_kind == "special":
+        facts["nonfinite_in"] = [name for name, t in zip(("input", "weight", "bias"), problem.tensors())
+                                 if t is not None and not torch.isfinite(t).all()]
+    return facts
+
+
+def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding | None) -> None:
+    """Count the example; a finding either matches a known-discrepancy rule (counted as known, not
+    failed, not shrunk) or fails the example with a message a person can act on, and a record."""
+    __tracebackhide__ = True
+    run.write_progress()
+    final = _is_final_example()
+    if finding is None or final:
+        run.tally.count("examples", (case.impl.name, check))  # shrinking steps of a failure do not count
+    if finding is None:
+        return
+    key = (case.impl.name, finding.check)
+    rule = expectations.match(run.rules, case.impl.name, finding.check, case.device, case.dtype_name,
+                              facts_of(problem))
+    if rule is not None:
+        run.tally.count("known", key)
+        run.tally.count("rules_matched", rule.id)
+        _event(f"known discrepancy: {rule.id}")
+        if (case.id, finding.check, rule.id) not in run.known_recorded:  # the first one, as an example
+            run.known_recorded.add((case.id, finding.check, rule.id))
+            _record(run, case, problem, check, finding, status="known", rule=rule)
+        return
+    if not final:
+        if run.budget is not None:
+            run.budget.note_failure(case, problem, check, finding)
+        raise Discrepancy(f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
+    run.tally.count("failed", key)
+    if _in_hypothesis():
+        note(f"problem: {problem.describe()}")
+    _record(run, case, problem, check, finding, status="unexpected")
+    raise Discrepancy(f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
+                      f"  reproduce: {repro_command(case, problem, check, run.plugin_modules)}")
+
+
+def record_unminimized(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
+    """Keep a failure whose shrinking the campaign clock cut short."""
+    finding.summary = f"(not minimized: the campaign's time ran out) {finding.summary}"
+    run.tally.count("failed", (case.impl.name, finding.check))
+    _record(run, case, problem, check, finding, status="unexpected")
+
+
+def _record(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding, status: str,
+            rule: expectations.Rule | None = None) -> None:
+    record = {
+        "impl": case.impl.name, "device": case.device, "dtype": case.dtype_name, "check": finding.check,
+        "ran_check": check,
+        "status": status, "summary": finding.summary, "details": finding.details,
+        "picture": finding.picture, "problem": problem.to_dict(), "descriptor": problem.describe(),
+        "repro": repro_command(case, problem, check, run.plugin_modules),  # the check that ran: a crash has none
+        "script": standalone_script(case, problem, check, run.plugin_modules),
+        "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+        "plugin_modules": list(run.plugin_modules),
+        "environment": run.environment,
+    }
+    if rule is not None:
+        record["rule"] = {"id": rule.id, "reason": rule.reason, "link": rule.link}
+    if run.writer is not None:
+        run.writer.write(record)
+    if run.corpus_dir is not None and status == "unexpected":  # replayed by the check that ran
+        save_to_corpus(run.corpus_dir, case, problem, check)
