@@ -55,6 +55,23 @@ else:
         with jax.enable_x64(True), jax.default_device(_cpu()):
             return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation)
 
+    # One compiled computation per geometry and shape: compiling each step on its own costs several
+    # times more, since JAX compiles every operation it runs eagerly for each new shape.
+    @functools.partial(jax.jit, static_argnames=("groups", "pads", "stride", "dilation", "accumulate_in_float32"))
+    def _compiled(x, weight, bias, *, groups, pads, stride, dilation, accumulate_in_float32):
+        dims = weight.ndim - 2
+        cin, cout_g, *kernel = weight.shape
+        w = weight.reshape(groups, cin // groups, cout_g, *kernel).swapaxes(1, 2)
+        w = jnp.flip(w.reshape(groups * cout_g, cin // groups, *kernel), axis=tuple(range(2, 2 + dims)))
+        layout = "DHW"[3 - dims:]
+        y = lax.conv_general_dilated(x, w, (1,) * dims, pads, lhs_dilation=stride, rhs_dilation=dilation,
+                                     dimension_numbers=("NC" + layout, "OI" + layout, "NC" + layout),
+                                     feature_group_count=groups, precision=lax.Precision.HIGHEST,
+                                     preferred_element_type=jnp.float32 if accumulate_in_float32 else None)
+        if bias is not None:
+            y = y + bias.astype(y.dtype).reshape((1, -1) + (1,) * dims)
+        return y.astype(x.dtype)
+
     def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation):
         dims = weight.dim() - 2
         if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
@@ -69,19 +86,10 @@ else:
             raise ValueError(f"bias must have shape ({weight.shape[1] * groups},), got {tuple(bias.shape)}")
         unbatched = input.dim() == weight.dim() - 1
         x = _to_jax(input.unsqueeze(0) if unbatched else input)
-        cin, cout_g, *kernel = weight.shape
-        w = _to_jax(weight).reshape(groups, cin // groups, cout_g, *kernel).swapaxes(1, 2)
-        w = jnp.flip(w.reshape(groups * cout_g, cin // groups, *kernel), axis=tuple(range(2, 2 + dims)))
-        pads = [(d * (k - 1) - p, d * (k - 1) - p + op) for k, p, op, d in zip(
-            kernel, per_axis["padding"], per_axis["output_padding"], per_axis["dilation"])]
-        layout = "DHW"[3 - dims:]
-        accumulate = jnp.float32 if input.dtype in (torch.float16, torch.bfloat16) else None
-        y = lax.conv_general_dilated(x, w, (1,) * dims, pads, lhs_dilation=per_axis["stride"],
-                                     rhs_dilation=per_axis["dilation"],
-                                     dimension_numbers=("NC" + layout, "OI" + layout, "NC" + layout),
-                                     feature_group_count=groups, precision=lax.Precision.HIGHEST,
-                                     preferred_element_type=accumulate)
-        if bias is not None:
-            y = y + _to_jax(bias).astype(y.dtype).reshape((1, -1) + (1,) * dims)
-        result = _to_torch(y.astype(_JAX_DTYPE[input.dtype]), input.dtype)
+        pads = tuple((d * (k - 1) - p, d * (k - 1) - p + op) for k, p, op, d in zip(
+            weight.shape[2:], per_axis["padding"], per_axis["output_padding"], per_axis["dilation"]))
+        half = input.dtype in (torch.float16, torch.bfloat16)
+        y = _compiled(x, _to_jax(weight), None if bias is None else _to_jax(bias), groups=groups, pads=pads,
+                      stride=per_axis["stride"], dilation=per_axis["dilation"], accumulate_in_float32=half)
+        result = _to_torch(y, input.dtype)
         return result[0] if unbatched else result

@@ -343,10 +343,11 @@ def invalid_problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: st
 
 @st.composite
 def invalid_problem_sets(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
-                         rules: int = 4) -> list[Problem]:
-    """``rules`` problems, each breaking a different validity rule of one valid base problem. Checking
-    several rules per example makes even a 30-example run meet every rule with high probability."""
-    chosen = draw(st.lists(st.sampled_from(list(INVALID_RULES)), min_size=rules, max_size=rules, unique=True))
+                         rules: int = 4, among: Sequence[str] = tuple(INVALID_RULES)) -> list[Problem]:
+    """``rules`` problems, each breaking a different validity rule (of those named in ``among``) of one
+    valid base problem. Checking several rules per example makes even a 30-example run meet every
+    rule with high probability."""
+    chosen = draw(st.lists(st.sampled_from(list(among)), min_size=rules, max_size=rules, unique=True))
     base = draw(problems(dims=dims, dtype=dtype, layouts=("contiguous",), min_batch=1))
     return [INVALID_RULES[rule](draw, base, draw(st.integers(0, base.dims - 1))).replace(broken_rule=rule)
             for rule in chosen]

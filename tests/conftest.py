@@ -44,3 +44,17 @@ def run_gate(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> GateRun:
 @pytest.fixture
 def gate(pytester: pytest.Pytester, tmp_path: Path):
     return lambda *args: run_gate(pytester, tmp_path, *args)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, so that pytest-xdist's workers share the long ones instead of one worker
+    finishing the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Idle workers take tests from busy ones: a handful of self-tests take most of the time."""
+    from xdist.scheduler import WorkStealingScheduling
+
+    return WorkStealingScheduling(config, log)

@@ -16,7 +16,7 @@ def test_every_planted_bug_is_flagged_by_its_expected_check(bug, tmp_path, gate)
     check = CHECKS[EXPECTED[bug][1]]
     out = tmp_path / "out"
     plugins = [arg for module in MODULES for arg in ("--impl-module", module)]
-    run = gate(*plugins, "--impl", bug, "-k", check.test, "--report-dir", str(out))
+    run = gate(*plugins, "--impl", bug, "-k", check.test, "--report-dir", str(out), "--contain", "none")
     assert run.returncode == 1 and run.failed(check.test), run.output[-3000:]
     flagged = {record["check"] for record in read_report(out / "report.json")["discrepancies"]
                if record["status"] == "unexpected"}

@@ -14,31 +14,36 @@ from .planted.catalog import CORRECT as CORRECT_NAMES
 from .planted.catalog import CORRECT_MODULE as CORRECT
 
 BUGS = str(PLANTED / "oracle_bugs.py")
+# Planted kernels never crash: calling them directly spares the worker processes of containment.
+IN_PROCESS = ("--contain", "none")
 
 
 def test_the_tf32_bug_passes_the_exact_tier(gate):
     """Small integers survive TF32 rounding: only the bound/statistical tier can see that bug."""
-    run = gate("--impl-module", BUGS, "--impl", "bug-bound-tf32", "-k", "test_exact")
+    run = gate("--impl-module", BUGS, "--impl", "bug-bound-tf32", "-k", "test_exact", *IN_PROCESS)
     assert run.returncode == 0, run.output[-3000:]
 
 
 NEVER_FLAGGED = [name for name in CORRECT_NAMES if name != "correct-autograd-of-convolution"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", NEVER_FLAGGED)
 def test_correct_variants_are_never_flagged(variant, gate):
-    run = gate("--impl-module", CORRECT, "--impl", variant)
+    run = gate("--impl-module", CORRECT, "--impl", variant, *IN_PROCESS)
     assert run.returncode == 0, run.output[-5000:]
     checks = {check for check, n in re.findall(rf"^{variant}\s+(\S+)\s+(\d+)\s+0\s+0$", run.output, re.M)
               if int(n) > 0}
     assert checks >= {"shape", "exact", "bound", "adjoint"}, run.output[-5000:]
 
 
+@pytest.mark.slow
 def test_autograd_of_convolution_is_correct_for_finite_values(gate, capsys):
     """The autograd route is correct arithmetic, but its backward kernel multiplies structural zeros
     by the weights, so non-finite values spread as in zero insertion: its special-value behaviour
     is not claimed (and is flagged, as it should be)."""
-    run = gate("--impl-module", CORRECT, "--impl", "correct-autograd-of-convolution", "-k", "not special_values")
+    run = gate("--impl-module", CORRECT, "--impl", "correct-autograd-of-convolution", "-k", "not special_values",
+               *IN_PROCESS)
     assert run.returncode == 0, run.output[-5000:]
     # A minimal problem of that kind: the output_padding tail has no terms (exactly 0 by
     # the definition), and the autograd route puts NaN there.

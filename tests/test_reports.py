@@ -23,6 +23,7 @@ from .conftest import PLANTED, ROOT
 BUGS = str(PLANTED / "oracle_bugs.py")
 
 
+@pytest.mark.slow
 def test_a_planted_bug_produces_reports_that_reproduce(tmp_path, gate):
     out = tmp_path / "out"
     run = gate("--impl-module", BUGS, "--impl", "bug-exact-group0-bias", "--dtype", "float32",
@@ -47,6 +48,7 @@ def test_a_planted_bug_produces_reports_that_reproduce(tmp_path, gate):
     assert corpus, "minimized failures are saved for the next run to replay"
 
 
+@pytest.mark.slow
 def test_a_killed_run_keeps_every_record_found_before_the_kill(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
