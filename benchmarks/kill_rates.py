@@ -79,7 +79,7 @@ def minimized(case: Case, check: str) -> str:
     """The minimal failing problem Hypothesis shrinks to, as a descriptor with its element count."""
     try:
         problems = find(CHECKS[check].draws(case), lambda ps: finds(case, check, ps),
-                        settings=settings(max_examples=3000, **QUIET))
+                        settings=settings(max_examples=3000, derandomize=True, **QUIET))
         problem = next(p for p in problems if finds(case, check, [p]))
     except Exception as exc:  # noqa: BLE001  (NoSuchExample and friends)
         return f"({type(exc).__name__})"

@@ -9,6 +9,7 @@ Installing packages is not timed. Each run writes its reports to a temporary fol
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -37,6 +38,7 @@ def timed(arguments: list[str]) -> tuple[float, str, int]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     no_extras = [impl.name for impl in impls.available() if impl.builtin and not impl.extra.get("third_party")]
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"Python {platform.python_version()}\n")
