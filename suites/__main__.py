@@ -15,8 +15,9 @@ import sys
 import impls
 from reports.records import ReportError, read_report
 
+from . import checks
 from .case import Case
-from .checks import CHECKS, Untrusted, check_for, run_on
+from .checks import Untrusted, check_for, run_on
 from .problem import Problem
 
 
@@ -49,7 +50,8 @@ def repro(argv: list[str]) -> int:
     parser.add_argument("--index", type=int, default=1, help="which discrepancy of --record (from 1)")
     parser.add_argument("--impl")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--check", choices=sorted({kind for check in CHECKS.values() for kind in check.kinds}),
+    kinds = sorted({kind for check in checks.CHECKS.values() for kind in check.kinds})
+    parser.add_argument("--check", choices=kinds,
                         help="a check, or a kind of finding one reports (statistical: the bound check)")
     parser.add_argument("--problem", help="the problem as JSON (as the record's repro line gives it)")
     parser.add_argument("--impl-module", action="append", default=[])
@@ -68,7 +70,7 @@ def repro(argv: list[str]) -> int:
     try:
         check = check_for(check).name
     except KeyError:
-        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(CHECKS)}") from None
+        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(checks.CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
     try:
         _, finding = run_on(case, problem, check)
