@@ -29,12 +29,16 @@ from suites.environment import cpu_name  # noqa: E402
 
 
 def timed(arguments: list[str]) -> tuple[float, str, int]:
-    """Seconds, pytest's last line, and the exit status of ``python -m pytest ARGUMENTS``."""
+    """Seconds, pytest's last line (and the tests that failed), and the exit status of
+    ``python -m pytest ARGUMENTS``."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", *arguments], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-rf", *arguments], cwd=ROOT, capture_output=True,
+                          text=True)
     seconds = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
-    return seconds, (lines[-1].strip("= ") if lines else "(no summary)"), done.returncode
+    failed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
+    summary = lines[-1].strip("= ") if lines else "(no summary)"
+    return seconds, summary + (f" (failed: {', '.join(failed)})" if failed else ""), done.returncode
 
 
 def main() -> None:
