@@ -20,6 +20,7 @@ from . import profiles
 DEFAULT_REPORT_DIR = Path(__file__).resolve().parents[2] / "reports" / "out"
 SUITES = Path(__file__).resolve().parents[1]
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("convt-conformance")
     group.addoption("--impl-module", action="append", default=[], metavar="PATH_OR_MODULE",

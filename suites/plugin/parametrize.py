@@ -53,6 +53,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                                else []) for case, reason in cases(config)])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Give every case its own Hypothesis database key and derandomized seed. Hypothesis does so for
+    ``@pytest.mark.parametrize`` only; these tests are parametrized by the hook above, and without
+    this every implementation and dtype would be checked on the same problems."""
+    inner = getattr(getattr(item.obj, "hypothesis", None), "inner_test", None)
+    if inner is not None and item.module.__name__.startswith(SUITE_PACKAGE):
+        inner._hypothesis_internal_add_digest = item.nodeid.encode()
+
+
 @pytest.hookimpl(trylast=True)  # after -k/-m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Replay the corpus first (known bugs fail fast); keep this shard's tests."""

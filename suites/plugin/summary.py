@@ -45,7 +45,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[_TALLY] = run.tally.counts()
         return
     found = any(run.report_dir.glob(RECORD_GLOB))  # a finding cut off while shrinking counts no example
-    if not run.writes_reports or not (run.tally.examples or found):
+    campaign = bool(config.getoption("fuzz_seconds"))  # its report says how much it ran, even nothing
+    if not run.writes_reports or not (run.tally.examples or found or campaign):
         return
     write_json(run.report_dir / "tally-main.json", run.tally.counts())
     stale = stale_rules(config, run)
