@@ -65,10 +65,13 @@ class Check:
         """The kinds of finding that mean this check failed (not the call failures any check may meet)."""
         return (self.name,) + self.also_finds
 
+    def as_run(self, problem: Problem) -> Problem:
+        """The problem this check runs (without its bias where the check is for the linear map)."""
+        return problem.replace(bias=False) if self.without_bias else problem
+
     def problem(self, stored: Problem, dtype: str) -> Problem:
         """A stored problem as this check replays it in ``dtype``."""
-        problem = stored.replace(dtype=dtype, value_kind=self.replays or stored.value_kind)
-        return problem.replace(bias=False) if self.without_bias else problem
+        return self.as_run(stored.replace(dtype=dtype, value_kind=self.replays or stored.value_kind))
 
 
 CHECKS: dict[str, Check] = {}
@@ -155,7 +158,7 @@ def run_on(case: Case, problem: Problem, name: str) -> tuple[Evaluation, oracles
     vacuous; what the check measured) and the finding, a refusal or crash included. Raises
     :class:`Untrusted` when no values make a value check meaningful."""
     registered = CHECKS[name]
-    problem = problem.replace(bias=False) if registered.without_bias else problem
+    problem = registered.as_run(problem)
     evaluation = trusted(case, problem) if registered.compares_values else Evaluation(case, problem)
     try:
         finding = registered.function(evaluation)
