@@ -33,6 +33,7 @@ def _spread(axis_index: torch.Tensor, axis: int, dims: int) -> torch.Tensor:
 
 
 @register("im2col", dims=(1, 2, 3), devices=("cpu", "cuda"), dtypes=spec.ALL_DTYPES,
+          grad=True, double_backward=True,  # through autograd
           deterministic=("cpu",),  # index_add_ is atomic on CUDA
           description="col2im as matmul: weight^T @ input columns per group, then index_add into the output")
 def conv_transpose(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

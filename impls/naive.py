@@ -51,6 +51,7 @@ def batched(input: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
 
 
 @register("naive", dims=(1, 2, 3), devices=("cpu", "cuda"), dtypes=spec.ALL_DTYPES,
+          grad=True, double_backward=True,  # through autograd
           description="direct definition: per kernel tap, scatter input x tap into strided output slices")
 def conv_transpose(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                    stride: spec.IntOrTuple = 1, padding: spec.IntOrTuple = 0,

@@ -48,6 +48,8 @@ class Implementation:
     # dtype name -> "direct" (each product formed once, summed in any order) or "transform" (FFT or
     # Winograd-style: values mixed through a transform); dtypes not named are "direct"
     algorithm: dict[str, str] = field(default_factory=dict)
+    grad: tuple[str, ...] = ()  # devices on which autograd differentiates it (its backward is checked)
+    double_backward: tuple[str, ...] = ()  # devices on which its backward is differentiable in turn
     description: str = ""
     source: str = ""
     module: str = ""  # the module that registered it: "impls.*" for the built-ins, else a plugin's
@@ -56,6 +58,12 @@ class Implementation:
 
     def is_deterministic(self, device: str) -> bool:
         return device in self.deterministic
+
+    def differentiable(self, device: str) -> bool:
+        return device in self.grad
+
+    def twice_differentiable(self, device: str) -> bool:
+        return device in self.double_backward
 
     def uses_tf32(self, device: str) -> bool:
         return device in self.tf32
@@ -95,7 +103,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              dtypes: Sequence[str] = ("float32", "float64"),
              deterministic: bool | Sequence[str] = True, tf32: bool | Sequence[str] = False,
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
-             algorithm: str | dict[str, str] = "direct", description: str = "",
+             algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
+             double_backward: bool | Sequence[str] = False, description: str = "",
              missing: str | None = None, **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
     output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
@@ -105,14 +114,20 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     ``accumulation`` maps a dtype to the dtype its partial sums are kept in, where that is not the
     default (float32 for half types); ``products`` maps a dtype to the dtype each product is rounded
     to before it is summed. ``algorithm`` is ``"direct"`` (default), ``"transform"`` (FFT or
-    Winograd-style), or a dict from dtype to either. The error bounds and checks the suite applies
-    follow these declarations (docs/error-model.md). ``missing`` marks an implementation whose
-    package is not installed: it is listed, with that reason, but never run.
+    Winograd-style), or a dict from dtype to either. ``grad`` (True, or the devices): autograd
+    differentiates ``fn`` (torch ops, or a ``torch.autograd.Function`` with its own backward), and the
+    gradient checks run; ``double_backward``: that backward is differentiable too. The error bounds
+    and checks the suite applies follow these declarations (docs/error-model.md). ``missing`` marks an
+    implementation whose package is not installed: it is listed, with that reason, but never run.
     """
     dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
     _check_declaration(name, dims_t, devices_t, dtypes_t)
     deterministic_t = _on_devices(name, "deterministic", deterministic, devices_t)
     tf32_t = _on_devices(name, "tf32", tf32, devices_t)
+    grad_t = _on_devices(name, "grad", grad, devices_t)
+    double_t = _on_devices(name, "double_backward", double_backward, devices_t)
+    if not set(double_t) <= set(grad_t):
+        raise RegistryError(f"implementation {name!r}: double_backward needs grad on the same devices")
     accumulation = _dtype_map(name, "accumulation", accumulation or {})
     products = _dtype_map(name, "products", products or {})
     algorithms = {dtype: algorithm for dtype in dtypes_t} if isinstance(algorithm, str) else dict(algorithm)
@@ -130,8 +145,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
                                 f"by {_REGISTRY[name].source}")
         _BY_MODULE.setdefault(module, set()).add(name)
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
-                                         accumulation, products, algorithms, description, source, module,
-                                         missing, dict(extra))
+                                         accumulation, products, algorithms, grad_t, double_t, description,
+                                         source, module, missing, dict(extra))
         return fn
 
     return decorator

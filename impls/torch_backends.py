@@ -49,17 +49,20 @@ def _onednn(enabled: bool) -> Iterator[None]:
         torch._C._set_mkldnn_enabled(previous)
 
 
+# The gradient checks differentiate under the same switches (``flags``): the backward is PyTorch's too.
 register("torch-cpu-default", devices=("cpu",), dtypes=spec.ALL_DTYPES, accumulation=_CPU_HALF_ACCUMULATION,
+         grad=True, double_backward=True, flags=lambda: _onednn(True),
          description="torch CPU, default dispatch (oneDNN enabled)")(
     _with_flags(lambda: _onednn(True)))
 
 register("torch-cpu-native", devices=("cpu",), dtypes=spec.ALL_DTYPES, accumulation=_CPU_HALF_ACCUMULATION,
+         grad=True, double_backward=True, flags=lambda: _onednn(False),
          description="torch CPU with oneDNN disabled (ATen's slow_conv_transpose)")(
     _with_flags(lambda: _onednn(False)))
 
 
 @register("torch-cpu-channels-last", dims=(2, 3), devices=("cpu",), dtypes=spec.ALL_DTYPES,
-          accumulation=_CPU_HALF_ACCUMULATION,
+          accumulation=_CPU_HALF_ACCUMULATION, grad=True, double_backward=True, flags=lambda: _onednn(True),
           description="torch CPU, default dispatch, input and weight converted to channels_last")
 def channels_last(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                   dilation=1):
@@ -93,11 +96,12 @@ def _cuda_native_flags() -> ContextManager:
 _CUDNN_TRANSFORMS = {"float32": "transform", "float16": "transform", "complex64": "transform"}
 
 register("torch-cuda-cudnn", devices=("cuda",), dtypes=_CUDA_DTYPES, deterministic=False, tf32=True,
-         algorithm=_CUDNN_TRANSFORMS,
+         algorithm=_CUDNN_TRANSFORMS, grad=True, double_backward=True, flags=_cudnn_flags,
          description="torch CUDA through cuDNN with PyTorch's defaults (TF32 allowed for float32; "
                      "FFT/Winograd algorithms possible for float32, float16, complex64)")(
     _with_flags(_cudnn_flags))
 
 register("torch-cuda-native", devices=("cuda",), dtypes=_CUDA_DTYPES, deterministic=False,
+         grad=True, double_backward=True, flags=_cuda_native_flags,
          description="torch CUDA with cuDNN disabled (ATen's slow_conv_transpose, IEEE float32 GEMMs)")(
     _with_flags(_cuda_native_flags))

@@ -35,6 +35,7 @@ def flipped_transposed_weight(weight: torch.Tensor, groups: int) -> torch.Tensor
 
 
 @register("zero-insertion", dims=(1, 2, 3), devices=("cpu", "cuda"), dtypes=spec.ALL_DTYPES,
+          grad=True, double_backward=True,  # through autograd
           deterministic=("cpu",),  # CUDA convolutions may pick atomic algorithms
           description="insert stride-1 zeros, pad, then an ordinary stride-1 convolution (torch conv{1,2,3}d)")
 def conv_transpose(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

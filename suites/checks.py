@@ -59,6 +59,7 @@ class Check:
     applies: Callable[[Case], str | None] = lambda case: None  # why it does not apply to a case, or None
     without_bias: bool = False  # checks the linear map: the bias is dropped
     expects_invalid: bool = False  # runs on problems that break a validity rule
+    evaluation: type[Evaluation] = Evaluation  # what it needs prepared (the gradient checks: g and more)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -130,11 +131,11 @@ def reseeded(seed: int, attempt: int) -> int:
     return seed if attempt == 0 else (seed * 1_000_003 + attempt) % 2**31
 
 
-def trusted(case: Case | None, problem: Problem) -> Evaluation:
+def trusted(case: Case | None, problem: Problem, prepared: type[Evaluation] = Evaluation) -> Evaluation:
     """An evaluation of ``problem`` whose values make a value check meaningful (oracle 7)."""
     reason = None
     for attempt in range(RESEED_ATTEMPTS):
-        evaluation = Evaluation(case, problem.replace(seed=reseeded(problem.seed, attempt)))
+        evaluation = prepared(case, problem.replace(seed=reseeded(problem.seed, attempt)))
         reason = evaluation.vacuous_reason()
         if reason is None:
             return evaluation
@@ -147,7 +148,8 @@ def never_runs(problem: Problem, name: str) -> str | None:
     if not registered.compares_values:
         return None
     try:
-        trusted(None, registered.problem(problem, problem.dtype))  # the values alone decide: no case needed
+        # the values alone decide: no case needed
+        trusted(None, registered.problem(problem, problem.dtype), registered.evaluation)
     except Untrusted as untrusted:
         return str(untrusted)
     return None
@@ -159,7 +161,8 @@ def run_on(case: Case, problem: Problem, name: str) -> tuple[Evaluation, oracles
     :class:`Untrusted` when no values make a value check meaningful."""
     registered = CHECKS[name]
     problem = registered.as_run(problem)
-    evaluation = trusted(case, problem) if registered.compares_values else Evaluation(case, problem)
+    evaluation = trusted(case, problem, registered.evaluation) if registered.compares_values else \
+        registered.evaluation(case, problem)
     try:
         finding = registered.function(evaluation)
     except CallFailed as failed:
@@ -340,5 +343,7 @@ def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     differing = math.nan if first.shape != second.shape else int((first != second).sum())
     return oracles.Finding("determinism", f"two identical calls differ in {differing} element(s)")
 
+
+from . import backward_checks  # noqa: E402,F401  (registers the gradient checks; they use the helpers above)
 
 VALUE_CHECKS = tuple(name for name, registered in CHECKS.items() if registered.compares_values)

@@ -49,15 +49,21 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str) -> None
 
     for module in plugin_modules:
         impls.load_plugin(module)
-    fn = impls.get(name).fn
+    impl = impls.get(name)
+    fn = impl.fn
     connection.send(("ready",))
     while True:
         try:
-            args, kwargs = connection.recv()
+            procedure, args, kwargs = connection.recv()
         except EOFError:
             return
         try:
-            result = fn(*args, **kwargs)
+            if procedure is None:
+                result = fn(*args, **kwargs)
+            else:  # the gradient checks differentiate in here: autograd graphs do not cross processes
+                from .gradients import PROCEDURES
+
+                result = PROCEDURES[procedure](fn, *args, flags=impl.extra.get("flags"), **kwargs)
             # Send the arguments back too: a kernel that writes into its inputs must be seen doing so.
             connection.send(("ok", result, args, kwargs))
         except Exception as exc:  # noqa: BLE001  (any exception is the implementation's answer)
@@ -112,11 +118,15 @@ class ContainedCall:
         self._stop()
 
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.run(None, *args, **kwargs)
+
+    def run(self, procedure: str | None, *args: Any, **kwargs: Any) -> Any:
+        """Call the implementation, or run a procedure of ``suites.gradients`` on it, in the worker."""
         try:
             if self.process is None or not self.process.is_alive():
                 self._stop()
                 self._start()
-            self.connection.send((args, kwargs))
+            self.connection.send((procedure, args, kwargs))
             if not self.connection.poll(self.timeout):
                 self._stop()
                 raise TimedOut(f"{self.name} gave no result within {self.timeout:g} s (per-call limit)")
@@ -126,8 +136,18 @@ class ContainedCall:
         if reply[0] == "raised":
             raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
         _, result, sent_args, sent_kwargs = reply
-        for original, after in zip(list(args) + list(kwargs.values()), list(sent_args) + list(sent_kwargs.values())):
-            if isinstance(original, torch.Tensor) and isinstance(after, torch.Tensor) and not (
-                    original.shape == after.shape and torch.equal(bits(original), bits(after))):
+        for original, after in zip(_tensors_in((args, kwargs)), _tensors_in((sent_args, sent_kwargs))):
+            if original.shape == after.shape and not torch.equal(bits(original), bits(after)):
                 original.copy_(after)
         return result
+
+
+def _tensors_in(value: Any) -> list[torch.Tensor]:
+    """The tensors in nested tuples, lists and dicts, in order (the arguments a worker sends back)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors_in(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _tensors_in(item)]
+    return []

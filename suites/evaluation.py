@@ -12,7 +12,7 @@ import torch
 from impls import spec
 from impls.naive import explain, reference
 
-from . import oracles
+from . import gradients, oracles
 from .case import Case
 from .problem import Problem, Tensors, magnitude, term_count
 
@@ -86,3 +86,58 @@ class Evaluation:
         if len(text) > limit + 1:
             shown.append(f"  ... {len(text) - limit - 1} more")
         return "\n".join(shown)
+
+
+class GradientEvaluation(Evaluation):
+    """A valid problem prepared for the gradient checks: the output's gradient ``g`` (and the double
+    backward's probes), the float64 gradients of the definition, and their term counts and magnitudes."""
+
+    @cached_property
+    def grad_output(self) -> torch.Tensor:
+        return self.problem.grad_output()
+
+    @cached_property
+    def given_grad_output(self) -> torch.Tensor:
+        return self.problem.materialize_grad_output(self.case.device)
+
+    @cached_property
+    def probes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.problem.probes()
+
+    @cached_property
+    def first_reference(self) -> dict[str, torch.Tensor]:
+        return gradients.reference_first(self.values, self.problem.kwargs(), self.grad_output)
+
+    @cached_property
+    def second_reference(self) -> dict[str, torch.Tensor]:
+        return gradients.reference_second(self.values, self.problem.kwargs(), self.grad_output, self.probes)
+
+    @cached_property
+    def first_sizes(self) -> tuple[dict, dict]:
+        return gradients.sizes_first(self.values, self.problem.kwargs(), self.grad_output)
+
+    @cached_property
+    def second_sizes(self) -> tuple[dict, dict]:
+        return gradients.sizes_second(self.values, self.problem.kwargs(), self.grad_output, self.probes)
+
+    def gradient_model(self, name: str, second: bool = False) -> oracles.DirectModel:
+        """The per-element allowance of one gradient (the forward's error model, with the gradient's own
+        ``K`` and ``M``). Double backward adds a rounding of each term to the dtype: autograd rounds
+        the two partial derivatives it adds to the tensor's type before adding them."""
+        (M, K), expected = (self.second_sizes, self.second_reference) if second else \
+            (self.first_sizes, self.first_reference)
+        prec = self.case.precision
+        allowed = oracles.allowance(M[name], K[name], expected[name], prec)
+        if second:
+            allowed = allowed + prec.u_out * M[name]
+        return oracles.DirectModel(allowed, M[name], K[name], self.case.dtype)
+
+    def vacuous_reason(self) -> str | None:
+        reason = super().vacuous_reason()
+        if reason is not None:
+            return reason
+        g = self.grad_output
+        batched = g if self.problem.batched else g.unsqueeze(0)
+        if g.numel() and ((batched != 0).transpose(0, 1).flatten(1).sum(dim=1) == 0).any():
+            return "an output channel gets no gradient"
+        return None

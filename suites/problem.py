@@ -17,11 +17,14 @@ import torch
 from impls import spec
 from impls.naive import reference
 
+from . import gradients
+
 LAYOUTS = ("contiguous", "channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
 # Largest integer below which every integer is exact, per output dtype (2^(mantissa bits + 1)).
 EXACT_INTEGER_LIMIT = {"float64": 2.0**53, "float32": 2.0**24, "float16": 2.0**11, "bfloat16": 2.0**8,
                        "complex128": 2.0**53, "complex64": 2.0**24}
 SMALL_INTEGER_RANGE = {"float16": 4, "bfloat16": 2}  # others draw integers in [-8, 8]
+GRAD_OUTPUT_SEED, PROBE_SEED = 0x9AD0, 0x9B0E  # mixed into the problem's seed: g and the probes get their own values
 
 
 class Tensors(NamedTuple):
@@ -128,6 +131,43 @@ class Problem:
         the problem's memory layout (or in ``layout``: the same values, other memory)."""
         x, w, b = (t if t is None else t.to(device) for t in self.tensors())
         return Tensors(*_lay_out(x, w, layout or self.layout), b)
+
+    # -- what the gradient checks differentiate with ------------------------------------------
+    def grad_output(self) -> torch.Tensor:
+        """The output's gradient ``g``: values of the problem's kind from its own seed, contiguous on
+        the CPU. Integers are thinned until every gradient's partial sums are exact; with the
+        ``expanded_weight`` layout all samples (unbatched: all channels) get the same values, as when
+        a loss broadcasts one gradient over the batch."""
+        shape = self.geometry().output_shape
+        generator = torch.Generator().manual_seed(self.seed ^ GRAD_OUTPUT_SEED)
+        lead = (1,) + tuple(shape[1:]) if self.layout == "expanded_weight" else tuple(shape)
+        if self.value_kind != "int":
+            return _random(lead, self.dtype, generator).expand(shape).contiguous()
+        g = _integers(lead, SMALL_INTEGER_RANGE.get(self.dtype, 8), self.dtype, generator).expand(shape).contiguous()
+        limit = EXACT_INTEGER_LIMIT[self.dtype]
+        tensors = self.tensors()
+        while g.count_nonzero() and max(m.max().item() for m in gradients.sizes_first(
+                tensors, self.kwargs(), g)[0].values() if m.numel()) > limit:
+            g = _thin(g[:1] if self.layout == "expanded_weight" else g, generator).expand(shape).contiguous()
+        return g
+
+    def materialize_grad_output(self, device: str = "cpu", layout: str | None = None) -> torch.Tensor:
+        """``g`` as an implementation's backward receives it, in the problem's memory layout: channels
+        last, a strided view, or stride 0 over its first dimension (the ``expanded_weight`` layout)."""
+        g = self.grad_output().to(device)
+        layout = layout or self.layout
+        if layout == "channels_last" and g.dim() in (4, 5) and self.batched:
+            return g.contiguous(memory_format={4: torch.channels_last, 5: torch.channels_last_3d}[g.dim()])
+        if layout == "noncontig_input":
+            return _strided_view(g)
+        if layout == "expanded_weight" and g.dim():
+            return g[:1].expand(g.shape)
+        return g
+
+    def probes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The directions double backward differentiates along: one like the input, one like the weight."""
+        generator = torch.Generator().manual_seed(self.seed ^ PROBE_SEED)
+        return _random(self.input_shape, self.dtype, generator), _random(self.weight_shape, self.dtype, generator)
 
     def _weight_value_shape(self) -> tuple[int, ...]:
         # An expanded weight repeats one input channel's taps over all input channels.

@@ -23,7 +23,7 @@ from .campaign import Budget
 from .corpus import Entry
 
 
-@dataclass
+@dataclass(repr=False)  # pytest prints a failing test's arguments: the rules would fill screens
 class Run:
     """Counts, rules, the implementations and corpus of this run, where its records go, its campaign
     clock. The controller of an xdist run and each of its workers have one each; the tallies merge."""
@@ -49,6 +49,9 @@ class Run:
     def corpus_dir(self) -> Path | None:
         """Where minimized failures are saved (and replayed from on the next run)."""
         return None if self.report_dir is None else self.report_dir / "corpus"
+
+    def __repr__(self) -> str:
+        return f"Run({self.worker}: {len(self.implementations)} implementations, {len(self.rules)} rules)"
 
     def write_progress(self, every: float = 2.0) -> None:
         """A campaign's live counts, for the progress line (at most every ``every`` seconds)."""

@@ -12,6 +12,7 @@ from suites.__main__ import main as repro_main
 from .conftest import PLANTED
 from .planted.catalog import CORRECT as CORRECT_NAMES
 from .planted.catalog import CORRECT_MODULE as CORRECT
+from .planted.catalog import CUSTOM_BACKWARD_MODULE
 
 BUGS = str(PLANTED / "oracle_bugs.py")
 # Planted kernels never crash: calling them directly spares the worker processes of containment.
@@ -38,6 +39,18 @@ def test_correct_variants_are_never_flagged(variant, gate):
     checks = {check for check, n in re.findall(rf"^{variant}\s+(\S+)\s+(\d+)\s+0\s+0$", run.output, re.M)
               if int(n) > 0}
     assert checks >= {"exact", "bound", "adjoint"}, run.output[-5000:]
+
+
+@pytest.mark.slow
+def test_a_correct_custom_backward_is_never_flagged(gate):
+    """A torch.autograd.Function with a hand-written backward (working precision, its own summation
+    order) passes every gradient check, double backward included."""
+    run = gate("--impl-module", CUSTOM_BACKWARD_MODULE, "--impl", "correct-custom-backward", *IN_PROCESS,
+               "-k", "test_grad or test_double_backward")
+    assert run.returncode == 0, run.output[-5000:]
+    checks = {check for check, n in re.findall(r"^correct-custom-backward\s+(\S+)\s+(\d+)\s+0\s+0$", run.output,
+                                                re.M) if int(n) > 0}
+    assert checks == {"grad-exact", "grad-bound", "double-backward"}, run.output[-5000:]
 
 
 @pytest.mark.slow

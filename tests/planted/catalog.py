@@ -3,7 +3,7 @@
 from pathlib import Path
 
 HERE = Path(__file__).parent
-MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"))
+MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"), str(HERE / "custom_backward.py"))
 CORRECT_MODULE = str(HERE / "correct_variants.py")
 
 # planted bug -> (fault class in the bug history, section B, or the oracle it exists for; expected check)
@@ -35,7 +35,15 @@ EXPECTED = {
     "bug-crop-whole-taps": ("padding that crops whole taps clamped (output shifted)", "exact"),
     "bug-channel-block-tail": ("tail of an 8-channel block computed with the wrong weights", "exact"),
     "bug-undeclared-transform": ("an FFT algorithm declared direct", "bound"),
+    "bug-grad-k1-dense-grad-output": ("B12 in the backward (#63314): 1x1 grad_input reads grad_output densely",
+                                      "grad-exact"),
+    "bug-grad-half-output-padding-refused": ("#23545 half backward refused when output_padding > 0", "grad-exact"),
+    "bug-grad-weight-dilation-ignored": ("B6 in grad_weight: dilation ignored when strided", "grad-exact"),
+    "bug-grad-bias-first-sample": ("grad_bias summed over the first sample only", "grad-exact"),
+    "bug-grad-output-assumed-contiguous": ("B18 for grad_output: its memory read as contiguous", "grad-bound"),
+    "bug-double-backward-expanded-weight": ("#4500 double backward loses an expanded weight", "double-backward"),
 }
+CUSTOM_BACKWARD_MODULE = str(HERE / "custom_backward.py")
 CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution",
            "correct-bias-after-rounding", "correct-tf32-declared", "correct-products-rounded", "correct-fft",
            "correct-3d-only", "correct-bfloat16-only", "correct-complex-only")
