@@ -10,7 +10,8 @@ Plugin authors write::
         ...
 """
 
-from . import im2col, jax_backend, naive, onnxruntime_backend, torch_backends, zero_insertion  # noqa: F401  (registers the built-ins)  # noqa: F401  (optional extras: listed as unavailable when absent)
+# registers the built-ins (the third-party adapters are listed as unavailable when their package is absent)
+from . import im2col, jax_backend, naive, onnxruntime_backend, shape_only, torch_backends, zero_insertion  # noqa: F401
 from .registry import (
                        Implementation,
                        PluginError,

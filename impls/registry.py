@@ -14,7 +14,7 @@ import torch
 
 from .spec import DTYPES
 
-KNOWN_DEVICES = ("cpu", "cuda")
+KNOWN_DEVICES = ("cpu", "cuda", "meta")  # meta: tensors without values (shape-only implementations)
 ConvTransposeFn = Callable[..., torch.Tensor]
 
 
@@ -50,6 +50,7 @@ class Implementation:
     algorithm: dict[str, str] = field(default_factory=dict)
     grad: tuple[str, ...] = ()  # devices on which autograd differentiates it (its backward is checked)
     double_backward: tuple[str, ...] = ()  # devices on which its backward is differentiable in turn
+    shape_only: bool = False  # computes shapes, not values (meta kernels, FakeTensor): no value check applies
     description: str = ""
     source: str = ""
     module: str = ""  # the module that registered it: "impls.*" for the built-ins, else a plugin's
@@ -104,7 +105,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              deterministic: bool | Sequence[str] = True, tf32: bool | Sequence[str] = False,
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
-             double_backward: bool | Sequence[str] = False, description: str = "",
+             double_backward: bool | Sequence[str] = False, shape_only: bool = False, description: str = "",
              missing: str | None = None, **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
     output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
@@ -116,9 +117,11 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     to before it is summed. ``algorithm`` is ``"direct"`` (default), ``"transform"`` (FFT or
     Winograd-style), or a dict from dtype to either. ``grad`` (True, or the devices): autograd
     differentiates ``fn`` (torch ops, or a ``torch.autograd.Function`` with its own backward), and the
-    gradient checks run; ``double_backward``: that backward is differentiable too. The error bounds
-    and checks the suite applies follow these declarations (docs/error-model.md). ``missing`` marks an
-    implementation whose package is not installed: it is listed, with that reason, but never run.
+    gradient checks run; ``double_backward``: that backward is differentiable too. ``shape_only``: it
+    returns tensors without values (the meta device, FakeTensor), so only the shape and error checks
+    apply. The error bounds and checks the suite applies follow these declarations
+    (docs/error-model.md). ``missing`` marks an implementation whose package is not installed: it is
+    listed, with that reason, but never run.
     """
     dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
     _check_declaration(name, dims_t, devices_t, dtypes_t)
@@ -145,7 +148,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
                                 f"by {_REGISTRY[name].source}")
         _BY_MODULE.setdefault(module, set()).add(name)
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
-                                         accumulation, products, algorithms, grad_t, double_t, description,
+                                         accumulation, products, algorithms, grad_t, double_t, shape_only,
+                                         description,
                                          source, module, missing, dict(extra))
         return fn
 

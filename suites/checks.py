@@ -60,6 +60,13 @@ class Check:
     without_bias: bool = False  # checks the linear map: the bias is dropped
     expects_invalid: bool = False  # runs on problems that break a validity rule
     evaluation: type[Evaluation] = Evaluation  # what it needs prepared (the gradient checks: g and more)
+    needs_values: bool = True  # False: it looks at shapes and refusals only (runs on shape-only implementations)
+
+    def skip_reason(self, case: Case) -> str | None:
+        """Why this check does not run on ``case`` (a declaration rules it out), or None."""
+        if self.needs_values and case.impl.shape_only:
+            return f"{case.impl.name} computes shapes only"
+        return self.applies(case)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -178,13 +185,13 @@ def _shape_of(y: torch.Tensor, evaluation: Evaluation) -> oracles.Finding | None
     return oracles.check_shape(y, evaluation.geometry.output_shape, evaluation.case.dtype, evaluation.case.device)
 
 
-@check("shape", "test_shape", valid())
+@check("shape", "test_shape", valid(), needs_values=False)
 def shape(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 1: shape from the formula, the input's dtype and device."""
     return _shape_of(call(evaluation), evaluation)
 
 
-check("empty-batch", "test_empty_batch", valid(batch=0))(shape)  # oracle 1 on a batch of 0
+check("empty-batch", "test_empty_batch", valid(batch=0), needs_values=False)(shape)  # oracle 1 on a batch of 0
 
 
 @check("exact", "test_exact", valid(value_kind="int", min_batch=1), replays="int", compares_values=True,
@@ -243,7 +250,7 @@ def adjoint(evaluation: Evaluation) -> oracles.Finding | None:
     return finding
 
 
-@check("invalid-accepted", "test_invalid_raises", invalid, expects_invalid=True)
+@check("invalid-accepted", "test_invalid_raises", invalid, expects_invalid=True, needs_values=False)
 def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5a: a problem that breaks a validity rule must raise (any exception)."""
     problem = evaluation.problem
@@ -257,7 +264,7 @@ def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
                            f"returned shape {tuple(y.shape)} {y.dtype}")
 
 
-@check("valid-refused", "test_valid_accepted", valid())
+@check("valid-refused", "test_valid_accepted", valid(), needs_values=False)
 def valid_refused(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5b: every valid problem is accepted."""
     call(evaluation)

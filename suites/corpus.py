@@ -91,7 +91,7 @@ def replayable(case: Case, entry: Entry, check: str) -> str | None:
         return f"{case.impl.name} does not serve {problem.dims}d"
     if entry.dtypes and case.dtype_name not in entry.dtypes:
         return f"stored for {', '.join(entry.dtypes)} only"
-    reason = CHECKS[check].applies(case)
+    reason = CHECKS[check].skip_reason(case)
     if reason:
         return reason
     if problem.broken_rule or CHECKS[check].expects_invalid:

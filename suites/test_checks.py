@@ -16,7 +16,7 @@ from .verdicts import run_check
 
 def _test_of(check: Check):
     def test(case: Case, conformance_run: Run, data: st.DataObject) -> None:
-        reason = check.applies(case)
+        reason = check.skip_reason(case)
         if reason:
             pytest.skip(reason)
         for problem in data.draw(check.draws(case), label="problems"):

@@ -4,6 +4,8 @@ run per check, over the planted bugs expected of it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reports.records import read_report
@@ -30,5 +32,5 @@ def test_every_planted_bug_is_flagged_by_its_expected_check(check_name, tmp_path
     missed = [bug for bug in bugs if not flagged.get(bug, set()) & set(check.kinds)]
     assert not missed, f"not flagged by {check.kinds}: {missed}; flagged: {flagged}"
     for bug in bugs:
-        assert any(f"{bug}-cpu-" in line and f": {kind}:" in line for line in run.output.splitlines()
+        assert any(re.search(rf"{bug}-(cpu|meta)-", line) and f": {kind}:" in line for line in run.output.splitlines()
                    for kind in check.kinds), f"{bug}: no failure message\n{run.output[-3000:]}"

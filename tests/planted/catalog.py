@@ -3,7 +3,8 @@
 from pathlib import Path
 
 HERE = Path(__file__).parent
-MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"), str(HERE / "custom_backward.py"))
+MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"), str(HERE / "custom_backward.py"),
+           str(HERE / "shape_bugs.py"))
 CORRECT_MODULE = str(HERE / "correct_variants.py")
 
 # planted bug -> (fault class in the bug history, section B, or the oracle it exists for; expected check)
@@ -42,6 +43,8 @@ EXPECTED = {
     "bug-grad-bias-first-sample": ("grad_bias summed over the first sample only", "grad-exact"),
     "bug-grad-output-assumed-contiguous": ("B18 for grad_output: its memory read as contiguous", "grad-bound"),
     "bug-double-backward-expanded-weight": ("#4500 double backward loses an expanded weight", "double-backward"),
+    "bug-meta-swapped-weight-dims": ("#172711 a meta kernel reads Cout from weight.shape[0]", "shape"),
+    "bug-meta-drops-output-padding": ("#98129 a shape function drops output_padding", "shape"),
 }
 CUSTOM_BACKWARD_MODULE = str(HERE / "custom_backward.py")
 CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution",

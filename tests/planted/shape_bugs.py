@@ -1,0 +1,30 @@
+"""Shape functions with the bugs of the history planted into them: shape-only implementations on the meta
+device, as a meta kernel or a compiler's shape inference is. The shape check must flag each."""
+
+from __future__ import annotations
+
+import torch
+
+from impls import register, spec
+
+
+def _output(input, weight, geometry: spec.Geometry, channels: int, size: tuple[int, ...]) -> torch.Tensor:
+    lead = (geometry.batch, channels) if geometry.batched else (channels,)
+    return torch.empty(lead + size, dtype=input.dtype, device=input.device)
+
+
+@register("bug-meta-swapped-weight-dims", devices=("meta",), dtypes=("float32", "float16"), shape_only=True)
+def swapped_weight_dims(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """#172711: a meta kernel that reads the output channels from the weight's first dimension (as for
+    an ordinary convolution) instead of ``weight.shape[1] * groups``."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return _output(input, weight, geometry, weight.shape[0], geometry.output_size)
+
+
+@register("bug-meta-drops-output-padding", devices=("meta",), dtypes=("float32", "float16"), shape_only=True)
+def drops_output_padding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """#98129: a shape function that leaves output_padding out of the output length."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    size = spec.output_size(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding,
+                            (0,) * geometry.dims, geometry.dilation)
+    return _output(input, weight, geometry, geometry.out_channels, size)
