@@ -11,7 +11,17 @@ Plugin authors write::
 """
 
 # registers the built-ins (the third-party adapters are listed as unavailable when their package is absent)
-from . import im2col, jax_backend, naive, onnxruntime_backend, shape_only, torch_backends, zero_insertion  # noqa: F401
+from . import (  # noqa: F401
+    im2col,
+    jax_backend,
+    modules,
+    naive,
+    onnxruntime_backend,
+    shape_only,
+    torch_backends,
+    zero_insertion,
+)
+from .modules import register_module
 from .registry import (
                        Implementation,
                        PluginError,
@@ -25,4 +35,4 @@ from .registry import (
 )
 
 __all__ = ["Implementation", "PluginError", "RegistryError", "all_implementations", "available", "get",
-           "load_plugin", "register", "select"]
+           "load_plugin", "register", "register_module", "select"]

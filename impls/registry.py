@@ -106,7 +106,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
              double_backward: bool | Sequence[str] = False, shape_only: bool = False, description: str = "",
-             missing: str | None = None, **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
+             missing: str | None = None, registered_by: str | None = None,
+             **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
     output_padding=0, groups=1, dilation=1)`` under ``name``; returns ``fn`` unchanged.
 
@@ -121,7 +122,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     returns tensors without values (the meta device, FakeTensor), so only the shape and error checks
     apply. The error bounds and checks the suite applies follow these declarations
     (docs/error-model.md). ``missing`` marks an implementation whose package is not installed: it is
-    listed, with that reason, but never run.
+    listed, with that reason, but never run. ``registered_by`` names the registering module where
+    a helper calls this for it (:func:`impls.modules.register_module`).
     """
     dims_t, devices_t, dtypes_t = tuple(dims), tuple(devices), tuple(dtypes)
     _check_declaration(name, dims_t, devices_t, dtypes_t)
@@ -139,7 +141,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
         raise RegistryError(f"implementation {name!r}: algorithm must be one of {ALGORITHMS} (or a dict from "
                             f"dtype to one), got {bad}")
 
-    module = sys._getframe(1).f_globals.get("__name__", "?")  # who registers, not where fn was written
+    # who registers (a plugin, or a built-in module), not where fn was written
+    module = registered_by or sys._getframe(1).f_globals.get("__name__", "?")
 
     def decorator(fn: ConvTransposeFn) -> ConvTransposeFn:
         source = _source_of(fn)

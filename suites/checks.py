@@ -351,6 +351,6 @@ def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     return oracles.Finding("determinism", f"two identical calls differ in {differing} element(s)")
 
 
-from . import backward_checks  # noqa: E402,F401  (registers the gradient checks; they use the helpers above)
+from . import backward_checks, module_checks  # noqa: E402,F401  (register their checks; they use the helpers above)
 
 VALUE_CHECKS = tuple(name for name, registered in CHECKS.items() if registered.compares_values)

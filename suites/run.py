@@ -53,6 +53,9 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.worker}: {len(self.implementations)} implementations, {len(self.rules)} rules)"
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # Hypothesis' failure printout
+        printer.text(repr(self))
+
     def write_progress(self, every: float = 2.0) -> None:
         """A campaign's live counts, for the progress line (at most every ``every`` seconds)."""
         if self.budget is None or self.report_dir is None or time.time() - self.progress_written < every:

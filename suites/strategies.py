@@ -54,6 +54,8 @@ REGIONS: dict[str, Callable[[Problem], bool]] = {
     "output_padding>0": lambda p: any(op > 0 for op in p.output_padding),
     "output_padding>=stride": lambda p: any(op >= s for op, s in zip(p.output_padding, p.stride)),
     "output_padding>padding": lambda p: any(op > pad for op, pad in zip(p.output_padding, p.padding)),
+    "dilation>stride (output_padding may reach past the stride)": lambda p: any(
+        d > s for s, d in zip(p.stride, p.dilation)),
     "padding crops taps (p>d*(k-1))": lambda p: _any_axis(p, lambda L, k, s, pad, op, d: pad > d * (k - 1)),
     "groups>1": lambda p: p.groups > 1,
     "groups>=3": lambda p: p.groups >= 3,

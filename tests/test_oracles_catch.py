@@ -12,7 +12,7 @@ from suites.__main__ import main as repro_main
 from .conftest import PLANTED
 from .planted.catalog import CORRECT as CORRECT_NAMES
 from .planted.catalog import CORRECT_MODULE as CORRECT
-from .planted.catalog import CUSTOM_BACKWARD_MODULE
+from .planted.catalog import CUSTOM_BACKWARD_MODULE, MODULE_VARIANTS_MODULE
 
 BUGS = str(PLANTED / "oracle_bugs.py")
 # Planted kernels never crash: calling them directly spares the worker processes of containment.
@@ -51,6 +51,17 @@ def test_a_correct_custom_backward_is_never_flagged(gate):
     checks = {check for check, n in re.findall(r"^correct-custom-backward\s+(\S+)\s+(\d+)\s+0\s+0$", run.output,
                                                 re.M) if int(n) > 0}
     assert checks == {"grad-exact", "grad-bound", "double-backward"}, run.output[-5000:]
+
+
+def test_a_correct_module_class_is_never_flagged(gate):
+    """A plugin's module class that accepts every output size the operation allows (wider than
+    PyTorch's module) passes the module checks, values and gradients included."""
+    run = gate("--impl-module", MODULE_VARIANTS_MODULE, "--impl", "correct-module-full-output-size-range",
+               *IN_PROCESS, "-k", "test_output_size or test_module_parameters or test_exact or test_grad_exact")
+    assert run.returncode == 0, run.output[-5000:]
+    checks = {check for check, n in re.findall(r"^correct-module-full-output-size-range\s+(\S+)\s+(\d+)\s+0\s+0$",
+                                                run.output, re.M) if int(n) > 0}
+    assert checks == {"output-size", "module-parameters", "exact", "grad-exact"}, run.output[-5000:]
 
 
 @pytest.mark.slow

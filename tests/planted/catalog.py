@@ -4,7 +4,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"), str(HERE / "custom_backward.py"),
-           str(HERE / "shape_bugs.py"))
+           str(HERE / "shape_bugs.py"), str(HERE / "module_variants.py"))
 CORRECT_MODULE = str(HERE / "correct_variants.py")
 
 # planted bug -> (fault class in the bug history, section B, or the oracle it exists for; expected check)
@@ -45,8 +45,11 @@ EXPECTED = {
     "bug-double-backward-expanded-weight": ("#4500 double backward loses an expanded weight", "double-backward"),
     "bug-meta-swapped-weight-dims": ("#172711 a meta kernel reads Cout from weight.shape[0]", "shape"),
     "bug-meta-drops-output-padding": ("#98129 a shape function drops output_padding", "shape"),
+    "bug-module-unbatched-output-size": ("#75889 output_size counted as if always batched", "output-size"),
+    "bug-module-output-size-ignores-dilation": ("#14272 output_size without the dilation", "output-size"),
 }
 CUSTOM_BACKWARD_MODULE = str(HERE / "custom_backward.py")
+MODULE_VARIANTS_MODULE = str(HERE / "module_variants.py")
 CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution",
            "correct-bias-after-rounding", "correct-tf32-declared", "correct-products-rounded", "correct-fft",
            "correct-3d-only", "correct-bfloat16-only", "correct-complex-only")
