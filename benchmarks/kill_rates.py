@@ -88,7 +88,9 @@ def minimized(case: Case, check: str) -> str:
 
 
 def pytorch_samples_verdict(impl: impls.Implementation) -> str:
-    """'caught (...)' when any of PyTorch's OpInfo samples fails as test_ops would check it."""
+    """'caught (...)' when any of PyTorch's OpInfo samples fails as test_ops would check it: values
+    against torch's kernel, non-contiguous against contiguous, shapes on the meta device (test_meta), and
+    for differentiable implementations gradcheck and gradgradcheck in float64 (test_gradients)."""
     from torch.testing._internal.common_methods_invocations import op_db
 
     ops = {int(o.name[-2]): o for o in op_db if o.name.startswith("nn.functional.conv_transpose")}
@@ -97,6 +99,15 @@ def pytorch_samples_verdict(impl: impls.Implementation) -> str:
     layout_dtype = torch.float16 if half_only else torch.float32
     for dims in impl.dims:
         op = ops[dims]
+        if impl.shape_only:
+            verdict = _meta_verdict(impl, op, dims, reference_dtype)
+            if verdict:
+                return verdict
+            continue
+        if impl.differentiable("cpu") and not half_only:
+            verdict = _gradient_verdict(impl, op, dims)
+            if verdict:
+                return verdict
         for sample in op.sample_inputs("cpu", reference_dtype, requires_grad=False):
             try:
                 got = impl.fn(sample.input, *sample.args, **sample.kwargs)
@@ -111,6 +122,32 @@ def pytorch_samples_verdict(impl: impls.Implementation) -> str:
             except Exception as exc:  # noqa: BLE001
                 return f"caught ({dims}d non-contiguous sample: {type(exc).__name__})"
     return "missed"
+
+
+def _meta_verdict(impl: impls.Implementation, op, dims: int, dtype: torch.dtype) -> str | None:
+    for sample in op.sample_inputs("cpu", dtype, requires_grad=False):
+        meta = sample.transform(lambda t: t.to("meta") if isinstance(t, torch.Tensor) else t)
+        try:
+            got = impl.fn(meta.input, *meta.args, **meta.kwargs)
+            expected = op.op(sample.input, *sample.args, **sample.kwargs)
+            assert got.shape == expected.shape and got.dtype == expected.dtype, (got.shape, expected.shape)
+        except Exception as exc:  # noqa: BLE001
+            return f"caught ({dims}d meta sample: {type(exc).__name__})"
+    return None
+
+
+def _gradient_verdict(impl: impls.Implementation, op, dims: int) -> str | None:
+    for sample in op.sample_inputs("cpu", torch.float64, requires_grad=True):
+        tensors = [sample.input] + [a for a in sample.args if isinstance(a, torch.Tensor)]
+        others = [a for a in sample.args if not isinstance(a, torch.Tensor)]
+        call = lambda *ts, others=others, kwargs=sample.kwargs: impl.fn(*ts, *others, **kwargs)  # noqa: E731
+        try:
+            torch.autograd.gradcheck(call, tensors)
+            if impl.twice_differentiable("cpu"):
+                torch.autograd.gradgradcheck(call, tensors)
+        except Exception as exc:  # noqa: BLE001
+            return f"caught ({dims}d float64 gradcheck: {type(exc).__name__})"
+    return None
 
 
 def main() -> None:
@@ -130,7 +167,7 @@ def main() -> None:
     for bug, (fault, check) in EXPECTED.items():
         impl = impls.get(bug)
         dtype = "float32" if "float32" in impl.dtypes else impl.dtypes[0]
-        case = Case(impl, "cpu", dtype)
+        case = Case(impl, impl.devices[0], dtype)
         runs = [first_failure(case, check, s, args.budget) for s in range(args.seeds)]
         found = [r for r in runs if r is not None]
         if found:

@@ -12,6 +12,7 @@ Plugin authors write::
 
 # registers the built-ins (the third-party adapters are listed as unavailable when their package is absent)
 from . import (  # noqa: F401
+    compiled,
     im2col,
     jax_backend,
     modules,

@@ -51,6 +51,7 @@ class Implementation:
     grad: tuple[str, ...] = ()  # devices on which autograd differentiates it (its backward is checked)
     double_backward: tuple[str, ...] = ()  # devices on which its backward is differentiable in turn
     shape_only: bool = False  # computes shapes, not values (meta kernels, FakeTensor): no value check applies
+    fixed_geometries: bool = False  # compiles per shape: checked on a few fixed geometries, values varying
     description: str = ""
     source: str = ""
     module: str = ""  # the module that registered it: "impls.*" for the built-ins, else a plugin's
@@ -105,7 +106,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              deterministic: bool | Sequence[str] = True, tf32: bool | Sequence[str] = False,
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
-             double_backward: bool | Sequence[str] = False, shape_only: bool = False, description: str = "",
+             double_backward: bool | Sequence[str] = False, shape_only: bool = False,
+             fixed_geometries: bool = False, description: str = "",
              missing: str | None = None, registered_by: str | None = None,
              **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
@@ -120,7 +122,9 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     differentiates ``fn`` (torch ops, or a ``torch.autograd.Function`` with its own backward), and the
     gradient checks run; ``double_backward``: that backward is differentiable too. ``shape_only``: it
     returns tensors without values (the meta device, FakeTensor), so only the shape and error checks
-    apply. The error bounds and checks the suite applies follow these declarations
+    apply. ``fixed_geometries``: each new shape costs a compilation (``torch.compile``, XLA), so the
+    checks draw from a few fixed geometries while values (and, for the layout check, layouts) vary.
+    The error bounds and checks the suite applies follow these declarations
     (docs/error-model.md). ``missing`` marks an implementation whose package is not installed: it is
     listed, with that reason, but never run. ``registered_by`` names the registering module where
     a helper calls this for it (:func:`impls.modules.register_module`).
@@ -152,7 +156,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
         _BY_MODULE.setdefault(module, set()).add(name)
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
                                          accumulation, products, algorithms, grad_t, double_t, shape_only,
-                                         description,
+                                         fixed_geometries, description,
                                          source, module, missing, dict(extra))
         return fn
 

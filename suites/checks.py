@@ -107,12 +107,15 @@ def check_for(kind: str) -> Check:
 
 def valid(**draws) -> ProblemDraws:
     """One valid problem per example, drawn with ``draws`` for the case's dims and dtype."""
-    return lambda case: problems(dims=case.impl.dims, dtype=case.dtype_name, **draws).map(lambda p: [p])
+    return lambda case: problems(dims=case.impl.dims, dtype=case.dtype_name, pool=case.impl.fixed_geometries,
+                                 **draws).map(lambda p: [p])
 
 
 def invalid(case: Case) -> st.SearchStrategy[list[Problem]]:
-    """Four problems per example, each breaking a different validity rule of one base problem."""
-    return invalid_problem_sets(dims=case.impl.dims, dtype=case.dtype_name)
+    """Four problems per example, each breaking a different validity rule of one base problem (one, on a
+    fixed geometry, for an implementation that compiles each new problem)."""
+    pooled = case.impl.fixed_geometries
+    return invalid_problem_sets(dims=case.impl.dims, dtype=case.dtype_name, rules=1 if pooled else 4, pool=pooled)
 
 
 # -- calling the implementation -------------------------------------------------------------------

@@ -136,11 +136,51 @@ def _axis(draw: st.DrawFn, dims: int, focus: str) -> tuple[int, int, int, int, i
 DRAWN = "drawn"  # the batch argument of problems(): draw the batch size (the default)
 
 
+def _geometry(input_shape, weight_shape, bias, stride, padding, output_padding, dilation, groups=1) -> Problem:
+    return Problem(input_shape=input_shape, weight_shape=weight_shape, bias=bias, stride=stride, padding=padding,
+                   output_padding=output_padding, dilation=dilation, groups=groups, dtype="float32")
+
+
+# For implementations that compile per shape (fixed_geometries=True): a few geometries that between them
+# lie in most bug-prone regions; each example draws one of them, with its own values (and layout).
+GEOMETRY_POOL = (
+    _geometry((2, 3, 5), (3, 2, 3), True, (2,), (1,), (1,), (1,)),  # output_padding > 0, Cin != Cout
+    _geometry((2, 4), (2, 3, 1), False, (3,), (0,), (0,), (1,)),  # unbatched, k=1 with stride
+    _geometry((1, 4, 4, 3), (4, 3, 3, 2), True, (2, 1), (1, 0), (1, 0), (2, 1), groups=2),  # stride+dilation, groups
+    _geometry((2, 1, 2, 2), (1, 3, 4, 3), False, (2, 2), (2, 3), (0, 1), (1, 2)),  # kernel > input, taps cropped
+    _geometry((1, 9, 3, 3), (9, 17, 1, 1), False, (2, 2), (0, 0), (1, 1), (1, 1)),  # channel blocks, op >= padding
+    _geometry((1, 2, 3, 2, 2), (2, 1, 2, 2, 2), True, (2, 2, 1), (0, 1, 0), (1, 0, 0), (1, 1, 2), groups=2),  # 3d
+)
+for _template in GEOMETRY_POOL:
+    _template.geometry()  # every template is valid
+
+
+@st.composite
+def pooled_problems(draw: st.DrawFn, dims: Sequence[int], dtype: str, value_kind: str, layouts: Sequence[str],
+                    min_batch: int, batch: int | None | str) -> Problem:
+    """A problem on one of :data:`GEOMETRY_POOL`'s geometries (batch set as asked): new values and, where
+    the check asks for other layouts only, a drawn layout; every other check gets contiguous memory."""
+    template = draw(st.sampled_from([t for t in GEOMETRY_POOL if t.dims in dims]))
+    spatial_and_channels = template.input_shape[-template.dims - 1:]
+    n = template.input_shape[0] if template.batched else None
+    if batch != DRAWN:
+        n = batch
+    elif min_batch and (n or 0) < min_batch:
+        n = min_batch
+    allowed = [lay for lay in layouts if lay != "channels_last" or template.dims >= 2]
+    layout = "contiguous" if "contiguous" in allowed else draw(st.sampled_from(allowed))
+    return template.replace(input_shape=((n,) if n is not None else ()) + spatial_and_channels, dtype=dtype,
+                            value_kind=value_kind, layout=layout, seed=draw(st.integers(0, 2**31 - 1)))
+
+
 @st.composite
 def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
              value_kind: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
-             batch: int | None | str = DRAWN) -> Problem:
-    """A valid problem. ``batch`` forces a batch size (None: unbatched) unless it is ``DRAWN``."""
+             batch: int | None | str = DRAWN, pool: bool = False) -> Problem:
+    """A valid problem. ``batch`` forces a batch size (None: unbatched) unless it is ``DRAWN``;
+    ``pool``: on one of a few fixed geometries (:func:`pooled_problems`)."""
+    if pool:
+        return draw(pooled_problems(dims, dtype, value_kind, layouts, min_batch, batch))
     axis_focus = draw(st.sampled_from(AXIS_FAMILY))
     channel_focus = draw(st.sampled_from(CHANNEL_FAMILY))
     focus = draw(st.sampled_from(OTHER_FAMILY))
@@ -345,11 +385,12 @@ def invalid_problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: st
 
 @st.composite
 def invalid_problem_sets(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
-                         rules: int = 4, among: Sequence[str] = tuple(INVALID_RULES)) -> list[Problem]:
+                         rules: int = 4, among: Sequence[str] = tuple(INVALID_RULES),
+                         pool: bool = False) -> list[Problem]:
     """``rules`` problems, each breaking a different validity rule (of those named in ``among``) of one
     valid base problem. Checking several rules per example makes even a 30-example run meet every
     rule with high probability."""
     chosen = draw(st.lists(st.sampled_from(list(among)), min_size=rules, max_size=rules, unique=True))
-    base = draw(problems(dims=dims, dtype=dtype, layouts=("contiguous",), min_batch=1))
+    base = draw(problems(dims=dims, dtype=dtype, layouts=("contiguous",), min_batch=1, pool=pool))
     return [INVALID_RULES[rule](draw, base, draw(st.integers(0, base.dims - 1))).replace(broken_rule=rule)
             for rule in chosen]

@@ -32,4 +32,7 @@ def test_each_check_names_its_test_and_the_kinds_it_reports():
     tests = [check.test for check in checks.CHECKS.values()]
     assert len(set(tests)) == len(tests) and all(test.startswith("test_") for test in tests)
     assert checks.check_for("statistical").name == "bound"
-    assert set(checks.VALUE_CHECKS) == {"exact", "bound", "adjoint", "layout"}
+    assert set(checks.VALUE_CHECKS) == {"exact", "bound", "adjoint", "layout", "grad-exact", "grad-bound",
+                                        "double-backward", "output-size"}
+    assert checks.check_for("backward-refused").name == "grad-exact"  # the first check that reports it
+    assert checks.check_for("output-size-refused").name == "output-size"

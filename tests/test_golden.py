@@ -53,7 +53,9 @@ HAND_CASES = [
 # third-party frameworks are judged by the gate, within the domain they declare.
 # Plugins registered by other test modules (correct variants, planted bugs) are judged by the gate.
 BUILT_IN = str(Path(impls.__file__).parent)
-PROJECT = [impl for impl in impls.available() if impl.source.startswith(BUILT_IN) and not impl.extra.get("third_party")]
+# Shape-only implementations (meta, FakeTensor) have no values to compare.
+PROJECT = [impl for impl in impls.available() if impl.source.startswith(BUILT_IN)
+           and not impl.extra.get("third_party") and not impl.shape_only]
 
 
 def implementations(dims: int):

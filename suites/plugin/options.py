@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 import impls
 from reports import expectations
@@ -46,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only shard I of N (1-based): N machines get disjoint tests")
     group.addoption("--example-db", default=None, metavar="URL_OR_DIR",
                     help="Hypothesis example database: redis://HOST:PORT/DB (shared between machines) or a folder")
+    group.addoption("--torch-threads", type=int, default=None, metavar="N",
+                    help="torch's intra-op threads in each process (default: the cores divided among the xdist "
+                         "workers; more threads than cores makes OpenMP kernels many times slower)")
     group.addoption("--corpus", action="append", default=[], metavar="DIR",
                     help="extra corpus folder of problems to replay first (repeatable; suites/corpus always)")
 
@@ -53,9 +58,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     profiles.apply_options(config)
+    _share_the_cores(config)
     config.stash[RUN_KEY] = run = _build_run(config)
     if run.worker == "main" and run.writes_reports:  # the controller (or a run without xdist) starts afresh
         _clear_previous_run(run.report_dir)
+
+
+def _share_the_cores(config: pytest.Config) -> None:
+    """Give each xdist worker its share of the cores: every worker running torch's default thread count
+    (all cores) oversubscribes the machine, and OpenMP's waiting threads then slow small kernels ~20x."""
+    threads = config.getoption("torch_threads")
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if threads is None and workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    if threads is not None:
+        if threads < 1:
+            raise pytest.UsageError(f"--torch-threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
 
 
 def _build_run(config: pytest.Config) -> Run:
