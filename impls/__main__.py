@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         transforms = [dtype for dtype in impl.dtypes if impl.algorithm_for(dtype) == "transform"]
         if transforms:
             print(f"{'':26} may use a transform algorithm (FFT/Winograd) for {', '.join(transforms)}")
+        entry = ("shapes only" if impl.shape_only else "module class" if impl.extra.get("module_classes")
+                 else "function")
+        pooled = "; fixed geometries (compiles per shape)" if impl.fixed_geometries else ""
+        print(f"{'':26} entry: {entry}; grad on={impl.grad or 'none'} double backward on="
+              f"{impl.double_backward or 'none'}{pooled}")
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
         print(f"{'':26} {impl.description}")
     return 0

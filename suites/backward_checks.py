@@ -14,7 +14,7 @@ import torch
 
 from . import gradients, oracles
 from .case import Case
-from .checks import CallFailed, check, valid
+from .checks import CallFailed, check, declared_deterministic, valid
 from .containment import ContainedCall, ContainmentError
 from .evaluation import GradientEvaluation
 
@@ -32,6 +32,10 @@ def _twice_differentiable(case: Case) -> str | None:
     if not case.impl.twice_differentiable(case.device):
         return f"{case.impl.name} does not declare double_backward on {case.device}"
     return _differentiable(case)
+
+
+def _deterministic_and_differentiable(case: Case) -> str | None:
+    return _differentiable(case) or declared_deterministic(case)
 
 
 def differentiate(evaluation: GradientEvaluation, procedure: str = "first") -> dict[str, torch.Tensor]:
@@ -112,3 +116,20 @@ def double_backward(evaluation: GradientEvaluation) -> oracles.Finding | None:
     """The backward differentiated once more: the derivatives of ``<grad_input, v> + <grad_weight, u>``
     with respect to the input, the weight and ``g`` within their allowances."""
     return compare(evaluation, differentiate(evaluation, "second"), "double-backward", exact=False, second=True)
+
+
+@check("grad-determinism", "test_grad_determinism", valid(value_kind="real", min_batch=1), replays="real",
+       evaluation=GradientEvaluation, applies=_deterministic_and_differentiable, also_finds=GRADIENT_FINDINGS)
+def grad_determinism(evaluation: GradientEvaluation) -> oracles.Finding | None:
+    """Two identical backward passes give identical bits (for implementations declared deterministic)."""
+    first, second = differentiate(evaluation), differentiate(evaluation)
+    for name, value in first.items():
+        again = second.get(name)
+        if value is None or again is None:
+            continue  # a missing gradient is the value checks' finding
+        a, b = oracles.bits(value), oracles.bits(again)
+        if a.shape != b.shape or not torch.equal(a, b):
+            differing = "?" if a.shape != b.shape else int((a != b).sum())
+            return oracles.Finding("grad-determinism", f"two identical backward passes differ in {differing} "
+                                   f"element(s) of grad_{name}")
+    return None

@@ -337,12 +337,12 @@ def non_finite_planes(evaluation: Evaluation) -> torch.Tensor:
     return planes.reshape(planes.shape + (1,) * problem.dims).expand(evaluation.geometry.output_shape)
 
 
-def _declared_deterministic(case: Case) -> str | None:
+def declared_deterministic(case: Case) -> str | None:
     return None if case.impl.is_deterministic(case.device) else \
         f"{case.impl.name} does not declare itself deterministic on {case.device}"
 
 
-@check("determinism", "test_determinism", valid(), applies=_declared_deterministic)
+@check("determinism", "test_determinism", valid(), applies=declared_deterministic)
 def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: two identical calls give identical bits (for implementations that declare it)."""
     problem, device = evaluation.problem, evaluation.case.device

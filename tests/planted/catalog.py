@@ -43,6 +43,8 @@ EXPECTED = {
     "bug-grad-bias-first-sample": ("grad_bias summed over the first sample only", "grad-exact"),
     "bug-grad-output-assumed-contiguous": ("B18 for grad_output: its memory read as contiguous", "grad-bound"),
     "bug-double-backward-expanded-weight": ("#4500 double backward loses an expanded weight", "double-backward"),
+    "bug-grad-nondeterministic": ("B17 in the backward: grad_weight differs between identical calls",
+                                  "grad-determinism"),
     "bug-meta-swapped-weight-dims": ("#172711 a meta kernel reads Cout from weight.shape[0]", "shape"),
     "bug-meta-drops-output-padding": ("#98129 a shape function drops output_padding", "shape"),
     "bug-module-unbatched-output-size": ("#75889 output_size counted as if always batched", "output-size"),

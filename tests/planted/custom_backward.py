@@ -163,3 +163,21 @@ register("bug-grad-bias-first-sample", dtypes=REAL, grad=True)(_entry(BiasGradFi
 register("bug-grad-output-assumed-contiguous", dtypes=REAL, grad=True)(_entry(GradOutputAssumedContiguous))
 register("bug-double-backward-expanded-weight", dtypes=REAL, grad=True, double_backward=True)(
     _entry(ExpandedWeightDetached))
+
+
+class OrderDependentWeightGradient(ConvTransposeWithBackward):
+    """B17 in the backward: grad_weight's sums kept at another precision every other call (as a kernel
+    that picks its reduction by workload does), declared deterministic. Each result is within the
+    allowance; only the repetition differs."""
+
+    calls = 0
+
+    @classmethod
+    def weight_gradient(cls, x, g, weight_shape, geometry):
+        cls.calls += 1
+        if cls.calls % 2:
+            return grad_weight(x.double(), g.double(), weight_shape, geometry).to(x.dtype)
+        return grad_weight(x, g, weight_shape, geometry)
+
+
+register("bug-grad-nondeterministic", dtypes=("float32",), grad=True)(_entry(OrderDependentWeightGradient))
