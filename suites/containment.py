@@ -44,7 +44,8 @@ class RaisedInWorker(Exception):
     """An ordinary exception raised by the contained implementation (a refusal, not a crash)."""
 
 
-def _serve(connection: Connection, plugin_modules: list[str], name: str) -> None:
+def _serve(connection: Connection, plugin_modules: list[str], name: str, threads: int) -> None:
+    torch.set_num_threads(threads)  # the caller's share of the cores (see --torch-threads)
     import impls
 
     for module in plugin_modules:
@@ -91,7 +92,8 @@ class ContainedCall:
 
     def _start(self) -> None:
         parent, child = _CONTEXT.Pipe()
-        self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name), daemon=True)
+        self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name,
+                                                             torch.get_num_threads()), daemon=True)
         self.process.start()
         child.close()
         self.connection = parent
