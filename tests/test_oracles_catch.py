@@ -50,7 +50,7 @@ def test_a_correct_custom_backward_is_never_flagged(gate):
     assert run.returncode == 0, run.output[-5000:]
     checks = {check for check, n in re.findall(r"^correct-custom-backward\s+(\S+)\s+(\d+)\s+0\s+0$", run.output,
                                                 re.M) if int(n) > 0}
-    assert checks == {"grad-exact", "grad-bound", "double-backward"}, run.output[-5000:]
+    assert checks == {"grad-exact", "grad-bound", "double-backward", "grad-determinism"}, run.output[-5000:]
 
 
 def test_a_correct_module_class_is_never_flagged(gate):

@@ -80,9 +80,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         write(f"{row['impl']:30} {row['check']:18} {row['examples']:9} {row['failed']:7} {row['known']:6}")
     write("")
     write("bug-prone regions: examples checked there, all checks and per value check")
-    write(f"  {'all':>8} " + " ".join(f"{check:>8}" for check in VALUE_CHECKS))
+    widths = {check: max(8, len(check)) for check in VALUE_CHECKS}
+    write(f"  {'all':>8} " + " ".join(f"{check:>{widths[check]}}" for check in VALUE_CHECKS))
     for region, count in sorted(tally.regions.items(), key=lambda item: -item[1]):
-        per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):8}" for check in VALUE_CHECKS)
+        per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):{widths[check]}}"
+                             for check in VALUE_CHECKS)
         write(f"  {count:8} {per_check}  {region}")
     for rule in run.rules:
         if tally.rules_matched.get(rule.id):
