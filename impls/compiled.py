@@ -13,30 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .registry import register
+from .torch_backends import functional
 
-_TRANSPOSED = {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}
 RECOMPILE_LIMIT = 100_000
 _compiled: Callable | None = None
-
-
-def _call(input, weight, bias, stride, padding, output_padding, groups, dilation):
-    return _TRANSPOSED[weight.dim()](input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def _program() -> Callable:
     global _compiled
     if _compiled is None:
-        _compiled = torch.compile(_call, backend="inductor", fullgraph=True, dynamic=False)
+        _compiled = torch.compile(functional, backend="inductor", fullgraph=True, dynamic=False)
     return _compiled
 
 
 @register("torch-compile", devices=("cpu",), dtypes=("float32",), fixed_geometries=True,
           description="torch.compile(F.conv_transposeNd), Inductor on the CPU, static shapes")
 def compiled(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    if weight.dim() not in _TRANSPOSED:
+    if weight.dim() not in (3, 4, 5):  # checked before tracing: dynamo would compile the raise
         raise ValueError(f"weight must have 3, 4 or 5 dimensions, got {weight.dim()}")
     with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True):
         return _program()(input, weight, bias, stride, padding, output_padding, groups, dilation)

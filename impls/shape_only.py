@@ -6,25 +6,15 @@ a problem is invalid, and runs no value check on them."""
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from . import spec
 from .registry import register
-
-_TRANSPOSED = {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}
-
-
-def _call(input, weight, bias, stride, padding, output_padding, groups, dilation):
-    functional = _TRANSPOSED.get(weight.dim())
-    if functional is None:
-        raise ValueError(f"weight must have 3, 4 or 5 dimensions, got {weight.dim()}")
-    return functional(input, weight, bias, stride, padding, output_padding, groups, dilation)
+from .torch_backends import functional
 
 
 @register("torch-meta", devices=("meta",), dtypes=spec.ALL_DTYPES, shape_only=True,
           description="torch's meta kernels: tensors on the meta device, shapes only")
 def meta(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    return _call(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return functional(input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 @register("torch-fake", devices=("cpu",), dtypes=spec.ALL_DTYPES, shape_only=True,
@@ -34,4 +24,4 @@ def fake(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups
 
     with FakeTensorMode() as mode:
         tensors = [None if t is None else mode.from_tensor(t) for t in (input, weight, bias)]
-        return _call(*tensors, stride, padding, output_padding, groups, dilation)
+        return functional(*tensors, stride, padding, output_padding, groups, dilation)

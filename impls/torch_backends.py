@@ -23,7 +23,8 @@ _CPU_HALF_ACCUMULATION = {"float16": "float16", "bfloat16": "bfloat16"}
 _CUDA_DTYPES = ("float64", "float32", "float16", "bfloat16", "complex64", "complex128")
 
 
-def _call(input, weight, bias, stride, padding, output_padding, groups, dilation):
+def functional(input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """``F.conv_transposeNd`` for the weight's dims (what every PyTorch entry point here calls)."""
     functional = _TRANSPOSED.get(weight.dim())
     if functional is None:
         raise ValueError(f"weight must have 3, 4 or 5 dimensions, got {weight.dim()}")
@@ -34,7 +35,7 @@ def _with_flags(flags: Callable[[], ContextManager]) -> Callable:
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                        dilation=1):
         with flags():
-            return _call(input, weight, bias, stride, padding, output_padding, groups, dilation)
+            return functional(input, weight, bias, stride, padding, output_padding, groups, dilation)
     return conv_transpose
 
 
@@ -72,7 +73,7 @@ def channels_last(input, weight, bias=None, stride=1, padding=0, output_padding=
     if fmt is not None and x.dim() == weight.dim():
         x, weight = x.to(memory_format=fmt), weight.to(memory_format=fmt)
     with _onednn(True):
-        result = _call(x, weight, bias, stride, padding, output_padding, groups, dilation)
+        result = functional(x, weight, bias, stride, padding, output_padding, groups, dilation)
     return result[0] if unbatched else result
 
 
