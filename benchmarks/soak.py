@@ -28,12 +28,16 @@ import torch  # noqa: E402
 
 from reports.records import read_report  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
-from tests.planted.catalog import CORRECT, CORRECT_MODULE  # noqa: E402
+from tests.planted.catalog import CORRECT, CORRECT_MODULE, CUSTOM_BACKWARD_MODULE, MODULE_VARIANTS_MODULE  # noqa: E402
 
 # Claimed correct for finite values only (tests/test_oracles_catch.py): its backward kernel multiplies
 # structural zeros, so NaN and Inf spread as in zero insertion.
 NOT_CLAIMED = {("correct-autograd-of-convolution", "special-values")}
-BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last")
+BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last",
+             "torch-module", "torch-meta", "torch-fake", "torch-compile")
+# Correct variants of the gradient and module entry points, in their own plugin modules.
+MORE_CORRECT = {CUSTOM_BACKWARD_MODULE: "correct-custom-backward",
+                MODULE_VARIANTS_MODULE: "correct-module-full-output-size-range"}
 
 
 def main() -> None:
@@ -41,12 +45,16 @@ def main() -> None:
     parser.add_argument("--seed", default="20261128")
     parser.add_argument("--workers", default="auto")
     parser.add_argument("--examples", type=int, default=400, help="examples per test")
+    parser.add_argument("-k", dest="tests", default=None, help="only the tests pytest's -k selects")
     args = parser.parse_args()
-    names = BUILT_INS + CORRECT
+    names = BUILT_INS + CORRECT + tuple(MORE_CORRECT.values())
+    modules = [arg for module in (CORRECT_MODULE, *MORE_CORRECT) for arg in ("--impl-module", module)]
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", args.workers,
-                   "--hypothesis-profile", "soak", "--hypothesis-seed", args.seed, "--impl-module", CORRECT_MODULE,
+                   "--hypothesis-profile", "soak", "--hypothesis-seed", args.seed, *modules,
+                   "--contain", "none",  # correct variants never crash: in-process is faster
                    "--report-dir", out, *(arg for name in names for arg in ("--impl", name))]
+        command += ["-k", args.tests] if args.tests else []
         start = time.monotonic()
         environment = {**os.environ, "CONVT_SOAK_EXAMPLES": str(args.examples)}
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=environment)
@@ -59,8 +67,8 @@ def main() -> None:
     not_claimed = [d for d in found if (d["impl"], d["check"]) in NOT_CLAIMED]
     print(f"machine: {cpu_name()}, {args.workers} workers, torch {torch.__version__}, Python "
           f"{platform.python_version()}; soak profile ({args.examples} examples per test), seed {args.seed}; "
-          f"{elapsed / 60:.0f} min; pytest exit "
-          f"{done.returncode}\n")
+          f"{elapsed / 60:.0f} min; pytest exit {done.returncode}"
+          f"{f'; tests selected by -k {args.tests!r}' if args.tests else ''}\n")
     print(f"implementations: {', '.join(names)}\n")
     print(f"examples checked: {examples:,}; known discrepancies matched: {sum(row['known'] for row in table):,}; "
           f"unexpected discrepancies: {len(unexpected)} (and {len(not_claimed)} where a variant claims nothing: "

@@ -17,6 +17,7 @@ Matching works on plain dicts: this module knows nothing of torch or Hypothesis.
 
 from __future__ import annotations
 
+import operator
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +50,37 @@ class Rule:
         return all(_holds(facts.get(key), wanted) for key, wanted in self.when.items())
 
 
+_COMPARISONS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
+                "==": operator.eq}
+
+
+def comparison(wanted: Any) -> tuple[Any, float] | None:
+    """``(operator, number)`` for a predicate written as a comparison (``"> 0"``, ``">=2"``), else None."""
+    if not isinstance(wanted, str):
+        return None
+    text = wanted.strip()
+    for symbol, compare in _COMPARISONS.items():
+        if text.startswith(symbol):
+            try:
+                return compare, float(text[len(symbol):])
+            except ValueError:
+                return None
+    return None
+
+
+def _holds_one(actual: Any, option: Any) -> bool:
+    compared = comparison(option)
+    if compared is None:
+        return actual == option
+    compare, number = compared
+    return isinstance(actual, (int, float)) and not isinstance(actual, bool) and compare(actual, number)
+
+
 def _holds(actual: Any, wanted: Any) -> bool:
+    """A list of options holds when any does; a per-axis fact (a list) when any of its values does."""
     options = wanted if isinstance(wanted, list) else [wanted]
-    if isinstance(actual, (list, tuple)):
-        return any(option in actual for option in options)
-    return actual in options
+    values = actual if isinstance(actual, (list, tuple)) else [actual]
+    return any(_holds_one(value, option) for value in values for option in options)
 
 
 def _names(value: Any, where: str, key: str) -> tuple[str, ...]:
@@ -95,6 +122,19 @@ def load_rules(path: str | Path = DEFAULT_PATH) -> list[Rule]:
                           device=_names(entry.get("device", []), where, "device"),
                           dtype=_names(entry.get("dtype", []), where, "dtype"),
                           when=dict(entry.get("when", {}))))
+    return rules
+
+
+def load_all(paths: list[str | Path], shipped: bool = True) -> list[Rule]:
+    """The shipped rules (unless ``shipped`` is False) followed by each file's, in order: a user's file
+    adds to the shipped rules. An id defined twice is an error naming both files."""
+    rules, where = [], {}
+    for path in ([DEFAULT_PATH] if shipped else []) + [Path(p) for p in paths]:
+        for rule in load_rules(path):
+            if rule.id in where:
+                raise ExpectationsError(f"{path}: rule id {rule.id!r} is already defined in {where[rule.id]}")
+            where[rule.id] = path
+            rules.append(rule)
     return rules
 
 

@@ -81,6 +81,9 @@ def label(run: Run, problem: Problem, check: str) -> None:
 def facts_of(problem: Problem) -> dict[str, Any]:
     """What expectation rules may key on: the problem's fields plus derived facets."""
     facts = problem.to_dict()
+    facts["dims"] = problem.dims
+    facts["batch"] = problem.input_shape[0] if problem.batched else None
+    facts["kernel_size"] = list(problem.weight_shape[2:])
     facts["regions"] = regions_of(problem) if problem.broken_rule is None else []
     if problem.value_kind == "special":
         facts["nonfinite_in"] = [name for name, t in zip(("input", "weight", "bias"), problem.tensors())

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.expectations import DEFAULT_PATH, ExpectationsError, load_rules, match, stale
+from reports.expectations import DEFAULT_PATH, ExpectationsError, load_all, load_rules, match, stale
+
+from .conftest import PLANTED
 
 RULES = '''
 [[expected]]
@@ -66,3 +68,49 @@ def test_a_malformed_expectations_file_stops_the_gate_with_one_line(tmp_path, ga
     bad.write_text("[[expected]\n")
     run = gate("--expectations", str(bad))
     assert run.returncode != 0 and "bad.toml: not valid TOML" in run.output and "Traceback" not in run.output
+
+
+def test_a_users_file_adds_to_the_shipped_rules_and_an_id_twice_names_both_files(tmp_path):
+    mine = tmp_path / "mine.toml"
+    mine.write_text(RULES)
+    rules = load_all([mine])
+    assert rules[-1].id == "zi-nan" and {r.id for r in load_rules(DEFAULT_PATH)} < {r.id for r in rules}
+    assert [r.id for r in load_all([mine], shipped=False)] == ["zi-nan"]
+    again = tmp_path / "again.toml"
+    again.write_text(RULES)
+    with pytest.raises(ExpectationsError, match=r"again.toml: rule id 'zi-nan' is already defined in .*mine.toml"):
+        load_all([mine, again])
+
+
+def test_predicates_compare_numbers_and_per_axis_values(tmp_path):
+    rules = rules_from(tmp_path, '''
+[[expected]]
+id = "padded-3d"
+impl = "x"
+check = "exact"
+dtype = ["float16", "bfloat16"]
+when = { dims = 3, padding = "> 0", groups = [">= 2"] }
+reason = "r"
+''')
+    facts = {"dims": 3, "padding": [0, 2, 0], "groups": 2}
+    assert match(rules, "x", "exact", "cpu", "bfloat16", facts).id == "padded-3d"
+    assert match(rules, "x", "exact", "cpu", "float32", facts) is None  # dtype set
+    assert match(rules, "x", "exact", "cpu", "float16", {**facts, "padding": [0, 0, 0]}) is None
+    assert match(rules, "x", "exact", "cpu", "float16", {**facts, "groups": 1}) is None
+    assert match(rules, "x", "exact", "cpu", "float16", {**facts, "dims": 2}) is None
+
+
+def test_a_users_rule_declares_a_finding_while_the_shipped_rules_stay(tmp_path, gate):
+    mine = tmp_path / "mine.toml"
+    mine.write_text('''
+[[expected]]
+id = "my-k1-fast-path"
+impl = "bug-b12-k1-fast-path"
+check = "exact"
+when = { kernel_size = 1, stride = "> 1" }
+reason = "a fast path we know about"
+''')
+    run = gate("--impl-module", str(PLANTED / "fault_classes.py"), "--impl", "bug-b12-k1-fast-path", "--dtype",
+               "float32", "-k", "test_exact", "--contain", "none", "--expectations", str(mine))
+    assert run.returncode == 0, run.output[-3000:]
+    assert "known discrepancy 'my-k1-fast-path' matched" in run.output, run.output[-3000:]

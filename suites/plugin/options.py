@@ -33,8 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="check only on this device (repeatable: cpu, cuda)")
     group.addoption("--dtype", action="append", default=[], metavar="DTYPE",
                     help="check only this dtype (repeatable)")
-    group.addoption("--expectations", default=str(expectations.DEFAULT_PATH), metavar="TOML",
-                    help="known-discrepancy rules (default: reports/expectations.toml)")
+    group.addoption("--expectations", action="append", default=[], metavar="TOML",
+                    help="known-discrepancy rules to add to the shipped reports/expectations.toml (repeatable)")
+    group.addoption("--no-shipped-expectations", action="store_true",
+                    help="do not load the shipped rules (only those given with --expectations)")
     group.addoption("--report-dir", default=str(DEFAULT_REPORT_DIR), metavar="DIR",
                     help="where records, report.json/.md/.html and new corpus entries go (default: reports/out)")
     group.addoption("--contain", choices=("plugins", "all", "none"), default="plugins",
@@ -89,7 +91,8 @@ def _build_run(config: pytest.Config) -> Run:
     try:
         plugins = [impls.load_plugin(module) for module in config.getoption("impl_module")]
         selected = impls.select(config.getoption("impl"), plugins)
-        rules = expectations.load_rules(config.getoption("expectations"))
+        rules = expectations.load_all(config.getoption("expectations"),
+                                      shipped=not config.getoption("no_shipped_expectations"))
     except (impls.PluginError, impls.RegistryError, expectations.ExpectationsError) as exc:
         raise pytest.UsageError(str(exc)) from None
     report_dir = Path(config.getoption("report_dir"))
