@@ -3,12 +3,16 @@
     python -m suites repro --impl NAME --device cpu --check bound --problem '{...}' [--impl-module M]
     python -m suites repro --record reports/out/report.json [--index 1]
 
+Plugins and third-party frameworks run in a worker process, as in the gate, so a crash or a hang
+reproduces as a finding (``--contain``/``--no-contain`` choose).
+
 Exit status: 1 when the discrepancy reproduces, 0 when it does not, 2 for bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -17,7 +21,8 @@ from reports.records import ReportError, read_report
 
 from . import checks
 from .case import Case
-from .checks import Untrusted, check_for, run_on
+from .checks import CALL_FINDINGS, Untrusted, check_for, run_on
+from .containment import DEFAULT_CALL_TIMEOUT, ContainedCall
 from .problem import Problem
 
 
@@ -39,8 +44,17 @@ def _from_record(path: str, index: int) -> tuple[str, str, str, str, Problem, li
     if not 1 <= index <= len(found):
         raise UsageProblem(f"{path}: has {len(found)} discrepancies, no number {index}")
     record = found[index - 1]
-    return (record["impl"], record["device"], record["dtype"], record.get("ran_check", record["check"]),
-            _problem(record["problem"], f"{path} discrepancy {index}"), list(record.get("plugin_modules", [])))
+    problem = _problem(record["problem"], f"{path} discrepancy {index}")
+    ran = record.get("ran_check") or _check_that_calls(record["check"], problem)
+    return (record["impl"], record["device"], record["dtype"], ran, problem, list(record.get("plugin_modules", [])))
+
+
+def _check_that_calls(kind: str, problem: Problem) -> str:
+    """For a record without ``ran_check`` (older reports): a crash, hang or refusal is rerun by the
+    check that calls the implementation on that kind of problem."""
+    if kind not in CALL_FINDINGS:
+        return kind
+    return "invalid-accepted" if problem.broken_rule else "valid-refused"
 
 
 def repro(argv: list[str]) -> int:
@@ -50,11 +64,15 @@ def repro(argv: list[str]) -> int:
     parser.add_argument("--index", type=int, default=1, help="which discrepancy of --record (from 1)")
     parser.add_argument("--impl")
     parser.add_argument("--device", default="cpu")
-    kinds = sorted({kind for check in checks.CHECKS.values() for kind in check.kinds})
+    kinds = sorted({kind for check in checks.CHECKS.values() for kind in check.kinds} | set(CALL_FINDINGS))
     parser.add_argument("--check", choices=kinds,
                         help="a check, or a kind of finding one reports (statistical: the bound check)")
     parser.add_argument("--problem", help="the problem as JSON (as the record's repro line gives it)")
     parser.add_argument("--impl-module", action="append", default=[])
+    parser.add_argument("--contain", action=argparse.BooleanOptionalAction, default=None,
+                        help="run the implementation in a worker process, so that a crash or a hang is reported "
+                             "(default: for plugins and third-party frameworks, as in the gate)")
+    parser.add_argument("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS")
     args = parser.parse_args(argv)
     if args.record:
         name, device, dtype, check, problem, modules = _from_record(args.record, args.index)
@@ -64,11 +82,16 @@ def repro(argv: list[str]) -> int:
         name, device, check, modules = args.impl, args.device, args.check, []
         problem = _problem(args.problem, "--problem")
         dtype = problem.dtype
-    for module in modules + args.impl_module:
+    modules = list(dict.fromkeys(modules + args.impl_module))
+    for module in modules:
         impls.load_plugin(module)
-    case = Case(impls.get(name), device, dtype)
+    impl = impls.get(name)
+    contain = args.contain if args.contain is not None else not impl.builtin or impl.extra.get("third_party")
+    if contain:
+        impl = dataclasses.replace(impl, fn=ContainedCall(impl.name, modules, args.call_timeout))
+    case = Case(impl, device, dtype)
     try:
-        check = check_for(check).name
+        check = check_for(_check_that_calls(check, problem)).name
     except KeyError:
         raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(checks.CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
@@ -77,6 +100,9 @@ def repro(argv: list[str]) -> int:
     except Untrusted as untrusted:
         print(f"not evidence: {untrusted}")
         return 0
+    finally:
+        if isinstance(case.impl.fn, ContainedCall):
+            case.impl.fn.close()
     if finding is None:
         print("not reproduced: the check passes")
         return 0

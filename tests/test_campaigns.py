@@ -15,6 +15,7 @@ import time
 import pytest
 
 from reports.records import read_report
+from suites.__main__ import main as suites_main
 from suites.campaign import Progress
 
 from .conftest import PLANTED, ROOT
@@ -90,7 +91,7 @@ def test_the_progress_line_shows_budget_rate_discrepancies_and_regions():
 
 
 @pytest.mark.slow
-def test_crashes_and_hangs_become_findings_and_spare_the_rest(tmp_path, gate):
+def test_crashes_and_hangs_become_findings_and_spare_the_rest(tmp_path, gate, capsys):
     out = tmp_path / "out"
     run = gate("--impl-module", CRASHING, "--impl", "segfault-on-groups", "--impl", "hang-on-large-stride",
                "--impl", "naive", "--dtype", "float32", "--call-timeout", "1", "--report-dir", str(out),
@@ -101,6 +102,10 @@ def test_crashes_and_hangs_become_findings_and_spare_the_rest(tmp_path, gate):
     assert ("segfault-on-groups", "crash") in found and ("hang-on-large-stride", "timeout") in found
     crash = next(d for d in report["discrepancies"] if d["check"] == "crash")
     assert "SIGSEGV" in crash["summary"] and crash["problem"]["groups"] > 1
+    # The record reruns as it was found: contained, so the crash is reported, not suffered.
+    number = report["discrepancies"].index(crash) + 1
+    assert suites_main(["repro", "--record", str(out / "report.json"), "--index", str(number)]) == 1
+    assert "reproduced: crash" in capsys.readouterr().out
     naive_rows = [row for row in report["summary"]["table"] if row["impl"] == "naive"]
     assert naive_rows and all(row["failed"] == 0 and row["examples"] >= 30 for row in naive_rows)
 

@@ -14,9 +14,14 @@ from pathlib import Path
 
 import pytest
 
+import impls
 from reports import diff as diffing
 from reports.records import RecordWriter, ReportError, merge, read_records, read_report
 from reports.render import html_document, markdown
+from suites.__main__ import main as suites_main
+from suites.case import Case
+from suites.problem import Problem
+from suites.reproduce import standalone_script
 
 from .conftest import PLANTED, ROOT
 
@@ -152,3 +157,26 @@ def test_a_malformed_corpus_file_is_named_and_the_run_goes_on(tmp_path, gate):
     run = gate("--impl", "naive", "--dtype", "float32", "--corpus", str(corpus), "-k", "test_shape")
     assert run.returncode == 0, run.output[-2000:]
     assert "bad.json: not a corpus entry" in run.output and "wrong.json: not a corpus entry" in run.output
+
+
+GROUPED = ('{"input_shape": [1, 2, 3], "weight_shape": [2, 1, 2], "bias": false, "stride": [1], "padding": [0], '
+           '"output_padding": [0], "dilation": [1], "groups": 2, "dtype": "float32"}')
+
+
+def test_a_crash_reproduces_as_a_crash_contained(capsys):
+    crashing = str(PLANTED / "crashing.py")
+    status = suites_main(["repro", "--impl", "segfault-on-groups", "--check", "crash", "--impl-module", crashing,
+                          "--problem", GROUPED])
+    printed = capsys.readouterr().out
+    assert status == 1 and "reproduced: crash" in printed and "SIGSEGV" in printed, printed
+
+
+def test_the_standalone_script_reruns_an_invalid_problem(tmp_path):
+    rule = "output_padding >= max(stride, dilation)"
+    problem = Problem.from_dict(json.loads(GROUPED)).replace(output_padding=(3,), broken_rule=rule)
+    case = Case(impls.get("naive"), "cpu", "float32")
+    script = tmp_path / "repro.py"
+    script.write_text(standalone_script(case, problem, "invalid-accepted", ()))
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr  # naive refuses it, as the definition does
+    assert "the definition refuses this problem" in done.stdout and "implementation raised" in done.stdout
