@@ -106,8 +106,10 @@ def output_size(evaluation: Evaluation) -> oracles.Finding | None:
 def _out_of_range_refused(evaluation: Evaluation, ranges: list[range]) -> oracles.Finding | None:
     """One size below and one above the range on each axis, and lists of a wrong length, must raise."""
     smallest = [r.start for r in ranges]
+    # Below 1 the output would be empty: that is the "output length < 1" rule, which the error check
+    # covers on every entry point; here only sizes the formula itself rules out.
     wrong = [smallest[:axis] + [n] + smallest[axis + 1:]
-             for axis, r in enumerate(ranges) for n in (r.start - 1, r.stop)]
+             for axis, r in enumerate(ranges) for n in (r.start - 1, r.stop) if n >= 1]
     lead = len(evaluation.geometry.output_shape) - evaluation.problem.dims
     wrong += [smallest[:-1], [1] * (lead + 1) + smallest] if len(smallest) > 1 else [[1] * (lead + 1) + smallest]
     for requested in wrong:
