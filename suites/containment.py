@@ -66,7 +66,7 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
 
                 result = PROCEDURES[procedure](fn, *args, flags=impl.extra.get("flags"), **kwargs)
             # Send the arguments back too: a kernel that writes into its inputs must be seen doing so.
-            connection.send(("ok", result, args, kwargs))
+            connection.send(("ok", _resolved(result), args, kwargs))
         except Exception as exc:  # noqa: BLE001  (any exception is the implementation's answer)
             connection.send(("raised", type(exc).__name__, str(exc)))
 
@@ -153,3 +153,15 @@ def _tensors_in(value: Any) -> list[torch.Tensor]:
     if isinstance(value, dict):
         return [t for item in value.values() for t in _tensors_in(item)]
     return []
+
+
+def _resolved(value: Any) -> Any:
+    """Conjugate and negative views materialized: torch's inter-process tensor transfer drops those
+    bits (a conj view of 1-2j arrives as 1+2j), and autograd returns them for complex gradients."""
+    if isinstance(value, torch.Tensor):
+        return value.resolve_conj().resolve_neg()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_resolved(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _resolved(item) for key, item in value.items()}
+    return value
