@@ -53,7 +53,7 @@ def main() -> None:
     names = BUILT_INS + CORRECT + tuple(MORE_CORRECT.values())
     modules = [arg for module in (CORRECT_MODULE, *MORE_CORRECT) for arg in ("--impl-module", module)]
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", args.workers,
+        command = [sys.executable, "-m", "pytest", "suites", "-q", "-rf", "-p", "no:cacheprovider", "-n", args.workers,
                    "--hypothesis-profile", "soak", "--hypothesis-seed", args.seed, *modules,
                    "--contain", args.contain,
                    "--report-dir", out, *(arg for name in names for arg in ("--impl", name))]
@@ -83,6 +83,9 @@ def main() -> None:
     flagged = Counter(d["check"] for d in unexpected)
     for check, count in sorted(by_check.items()):
         print(f"| {check} | {count:,} | {flagged.get(check, 0)} |")
+    failed_tests = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
+    if failed_tests:
+        print(f"\nFailed tests ({len(failed_tests)}): " + ", ".join(f"`{test}`" for test in failed_tests))
     if unexpected:
         print("\nUnexpected discrepancies (each to be judged: a real bug, or a false alarm of the gate):\n")
         for d in unexpected:
