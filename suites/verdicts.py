@@ -115,7 +115,9 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
     if not final:
         if run.budget is not None:
             run.budget.note_failure(case, problem, check, finding)
+        run.unrecorded.setdefault(current_test(), (case, problem, check, finding))
         raise Discrepancy(f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
+    run.unrecorded.pop(current_test(), None)
     run.tally.count("failed", key)
     if _in_hypothesis():
         note(f"problem: {problem.describe()}")
@@ -124,8 +126,21 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
                       f"  reproduce: {repro_command(case, problem, check, run.plugin_modules)}")
 
 
+def current_test() -> str:
+    """The node id of the test running now (pytest's own variable)."""
+    return os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+
+
+def record_not_reproduced(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
+    """Keep a failure that did not happen again when Hypothesis replayed it (a nondeterministic result)."""
+    finding.summary = f"(did not fail again on replay: nondeterministic) {finding.summary}"
+    run.tally.count("failed", (case.impl.name, finding.check))
+    _record(run, case, problem, check, finding, status="unexpected")
+
+
 def record_unminimized(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
     """Keep a failure whose shrinking the campaign clock cut short."""
+    run.unrecorded.pop(current_test(), None)
     finding.summary = f"(not minimized: the campaign's time ran out) {finding.summary}"
     run.tally.count("failed", (case.impl.name, finding.check))
     _record(run, case, problem, check, finding, status="unexpected")
@@ -140,7 +155,7 @@ def _record(run: Run, case: Case, problem: Problem, check: str, finding: oracles
         "picture": finding.picture, "problem": problem.to_dict(), "descriptor": problem.describe(),
         "repro": repro_command(case, problem, check, run.plugin_modules),  # the check that ran: a crash has none
         "script": standalone_script(case, problem, check, run.plugin_modules),
-        "test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0],
+        "test": current_test(),
         "plugin_modules": list(run.plugin_modules),
         "environment": run.environment,
     }

@@ -180,3 +180,13 @@ def test_the_standalone_script_reruns_an_invalid_problem(tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr  # naive refuses it, as the definition does
     assert "the definition refuses this problem" in done.stdout and "implementation raised" in done.stdout
+
+
+def test_a_failure_that_does_not_happen_again_is_still_recorded(tmp_path, gate):
+    out = tmp_path / "out"
+    run = gate("--impl-module", str(PLANTED / "oracle_bugs.py"), "--impl", "bug-flaky-exact", "-k", "test_exact",
+               "--contain", "none", "--report-dir", str(out))
+    assert run.returncode == 1 and "Flaky" in run.output, run.output[-3000:]
+    found = [d for d in read_report(out / "report.json")["discrepancies"] if d["status"] == "unexpected"]
+    assert [d["impl"] for d in found] == ["bug-flaky-exact"], found
+    assert found[0]["summary"].startswith("(did not fail again on replay: nondeterministic)"), found[0]["summary"]

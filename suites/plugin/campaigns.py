@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .. import campaign
+from .. import campaign, verdicts
 from ..run import run_of
 from .parametrize import CORPUS_MODULE
 
@@ -73,9 +73,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """A test that ended because its campaign slice was spent passed for the time it had."""
+    """A test that ended because its campaign slice was spent passed for the time it had. A test that
+    failed without recording its failure (Hypothesis found it flaky) gets that failure recorded."""
     report = yield
     if report.skipped and campaign.SKIP_REASON in str(report.longrepr):
         report.outcome = "passed"
         report.longrepr = None
+    if report.when == "call":
+        unrecorded = run_of(item.config).unrecorded.pop(item.nodeid, None)
+        if unrecorded is not None and report.failed:
+            verdicts.record_not_reproduced(run_of(item.config), *unrecorded)
     return report

@@ -113,3 +113,18 @@ def nondeterministic(input, weight, bias=None, stride=1, padding=0, output_paddi
         flat = result.view(-1)
         flat[0] = torch.nextafter(flat[0], torch.tensor(float("inf"), dtype=flat.dtype))
     return result
+
+
+_CALLS = [0]
+
+
+@register("bug-flaky-exact", dims=(1,), dtypes=("float32",))
+def flaky_exact(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Wrong on the first call with two or more input positions, right on every later call: a result
+    that depends on state (uninitialized memory, a race), which a replay may not meet again."""
+    result = naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if input.shape[-1] >= 2:
+        _CALLS[0] += 1
+        if _CALLS[0] == 1:
+            result = result + 1
+    return result
