@@ -12,7 +12,6 @@ Exit status: 1 when the discrepancy reproduces, 0 when it does not, 2 for bad in
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
@@ -22,7 +21,7 @@ from reports.records import ReportError, read_report
 from . import checks
 from .case import Case
 from .checks import CALL_FINDINGS, Untrusted, check_for, run_on
-from .containment import DEFAULT_CALL_TIMEOUT, ContainedCall
+from .containment import DEFAULT_CALL_TIMEOUT, ContainedCall, contained, trusted_in_process
 from .problem import Problem
 
 
@@ -86,9 +85,8 @@ def repro(argv: list[str]) -> int:
     for module in modules:
         impls.load_plugin(module)
     impl = impls.get(name)
-    contain = args.contain if args.contain is not None else not impl.builtin or impl.extra.get("third_party")
-    if contain:
-        impl = dataclasses.replace(impl, fn=ContainedCall(impl.name, modules, args.call_timeout))
+    if args.contain if args.contain is not None else not trusted_in_process(impl):
+        impl = contained(impl, modules, args.call_timeout)
     case = Case(impl, device, dtype)
     try:
         check = check_for(_check_that_calls(check, problem)).name

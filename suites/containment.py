@@ -8,6 +8,7 @@ parent's OpenMP threads are never forked.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import signal
 from multiprocessing.connection import Connection
@@ -165,3 +166,14 @@ def _resolved(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _resolved(item) for key, item in value.items()}
     return value
+
+
+def trusted_in_process(impl: Any) -> bool:
+    """Whether ``--contain plugins`` (the default) runs ``impl`` in-process: the project's own
+    implementations do; plugins and third-party frameworks, whose native code may abort, do not."""
+    return impl.builtin and not impl.extra.get("third_party")
+
+
+def contained(impl: Any, plugin_modules: list[str], timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
+    """``impl`` with its function run in a worker process."""
+    return dataclasses.replace(impl, fn=ContainedCall(impl.name, plugin_modules, timeout))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import impls
 from reports import expectations
 from reports.records import RECORD_GLOB, REPORT_NAME, TALLY_GLOB, RecordWriter
 
-from ..containment import DEFAULT_CALL_TIMEOUT, ContainedCall
+from ..containment import DEFAULT_CALL_TIMEOUT, ContainedCall, contained, trusted_in_process
 from ..corpus import SEED_CORPUS, gaps, load_corpus
 from ..environment import environment
 from ..run import RUN_KEY, Run, run_of
@@ -108,11 +107,9 @@ def _build_run(config: pytest.Config) -> Run:
 def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Implementation:
     """The implementation, running in a worker process when --contain says so."""
     mode = config.getoption("contain")
-    # Third-party frameworks run contained like plugins: their native code can abort the process.
-    if mode == "none" or (mode == "plugins" and impl.builtin and not impl.extra.get("third_party")):
+    if mode == "none" or (mode == "plugins" and trusted_in_process(impl)):
         return impl
-    call = ContainedCall(impl.name, config.getoption("impl_module"), config.getoption("call_timeout"))
-    return dataclasses.replace(impl, fn=call)
+    return contained(impl, config.getoption("impl_module"), config.getoption("call_timeout"))
 
 
 def _runs_the_suites(config: pytest.Config) -> bool:
