@@ -14,7 +14,7 @@ import torch
 
 from . import gradients, oracles
 from .case import Case
-from .checks import CallFailed, check, declared_deterministic, valid
+from .checks import CallFailed, check, declared_deterministic, raised, valid
 from .containment import ContainedCall, ContainmentError
 from .evaluation import GradientEvaluation
 
@@ -52,9 +52,8 @@ def differentiate(evaluation: GradientEvaluation, procedure: str = "first") -> d
     except ContainmentError as exc:
         raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem's backward is the finding)
-        text = str(exc).strip().splitlines()
-        raise CallFailed(oracles.Finding("backward-refused", f"differentiating a valid problem raised "
-                                         f"{type(exc).__name__}: {text[0][:300] if text else ''}")) from None
+        raise CallFailed(oracles.Finding("backward-refused",
+                                         f"differentiating a valid problem raised {raised(exc)}")) from None
 
 
 def compare(evaluation: GradientEvaluation, got: dict[str, torch.Tensor], check: str, exact: bool,

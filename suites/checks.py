@@ -127,9 +127,13 @@ def call(evaluation: Evaluation, tensors: Tensors | None = None) -> torch.Tensor
     except ContainmentError as exc:
         raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
-        text = str(exc).strip().splitlines()
-        raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {type(exc).__name__}: "
-                                      f"{text[0][:300] if text else ''}")) from None
+        raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {raised(exc)}")) from None
+
+
+def raised(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line for a finding: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}"
 
 
 # Vacuous values (a dead channel, outputs that cancel to zero) are replaced by the values of other

@@ -10,6 +10,7 @@ contract's parameter shapes and refuse padding modes other than zeros (the contr
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 
 import torch
@@ -20,9 +21,10 @@ from impls.naive import reference
 
 from . import oracles
 from .case import Case
-from .checks import CallFailed, check, valid
+from .checks import CallFailed, check, raised, valid
 from .containment import ContainmentError
 from .evaluation import Evaluation
+from .problem import Problem
 
 MAX_SIZE_COMBINATIONS = 32  # beyond this, a set of combinations that still gives every axis every size
 
@@ -42,17 +44,15 @@ def shortest_lengths(evaluation: Evaluation) -> tuple[int, ...]:
                             (0,) * geometry.dims, geometry.dilation)
 
 
-def size_ranges(evaluation: Evaluation) -> list[range]:
-    """Per axis, every output length the contract allows for this input and these parameters."""
-    problem = evaluation.problem
+def size_ranges(problem: Problem, shortest: tuple[int, ...]) -> list[range]:
+    """Per axis, every output length the contract allows, from the ``shortest`` (output_padding 0)."""
     # Without output_padding an axis may have no output at all; lengths below 1 are never valid.
-    return [range(max(low, 1), low + max(s, d))
-            for low, s, d in zip(shortest_lengths(evaluation), problem.stride, problem.dilation)]
+    return [range(max(low, 1), low + max(s, d)) for low, s, d in zip(shortest, problem.stride, problem.dilation)]
 
 
 def size_combinations(ranges: list[range]) -> Iterator[tuple[int, ...]]:
     """All combinations when few, else a diagonal sweep in which every axis takes every length."""
-    if len(list(itertools.product(*ranges))) <= MAX_SIZE_COMBINATIONS:
+    if math.prod(len(r) for r in ranges) <= MAX_SIZE_COMBINATIONS:
         yield from itertools.product(*ranges)
         return
     for step in range(max(len(r) for r in ranges)):
@@ -76,7 +76,8 @@ def output_size(evaluation: Evaluation) -> oracles.Finding | None:
     """``forward(input, output_size)`` for every valid size: that shape, the definition's values
     (exactly, on small integers); out-of-range sizes and wrong lengths raise."""
     problem, dtype = evaluation.problem, evaluation.case.dtype
-    ranges = size_ranges(evaluation)
+    shortest = shortest_lengths(evaluation)
+    ranges = size_ranges(problem, shortest)
     widest = problem.replace(output_padding=tuple(max(s, d) - 1 for s, d in zip(problem.stride, problem.dilation)))
     y_widest = reference(*evaluation.values, **widest.kwargs())  # shorter outputs are its leading part
     for number, spatial in enumerate(size_combinations(ranges)):
@@ -86,12 +87,10 @@ def output_size(evaluation: Evaluation) -> oracles.Finding | None:
         except ContainmentError as exc:
             raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
         except Exception as exc:  # noqa: BLE001  (refusing a valid size is the finding)
-            beyond_stride = any(n - low >= s for n, low, s in zip(spatial, shortest_lengths(evaluation),
-                                                                   problem.stride))
+            beyond_stride = any(n - low >= s for n, low, s in zip(spatial, shortest, problem.stride))
             return oracles.Finding("output-size-refused" if beyond_stride else "output-size",
                                    f"refused output_size={requested}, valid per axis "
-                                   f"{[(r.start, r.stop - 1) for r in ranges]}: {type(exc).__name__}: "
-                                   f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}")
+                                   f"{[(r.start, r.stop - 1) for r in ranges]}: {raised(exc, 200)}")
         expected = y_widest[(...,) + tuple(slice(0, n) for n in spatial)]
         if tuple(y.shape) != tuple(expected.shape):
             return oracles.Finding("output-size", f"output_size={requested} gave shape {tuple(y.shape)}, "
