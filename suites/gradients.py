@@ -28,6 +28,8 @@ import torch
 
 from impls.naive import reference
 
+from . import oracles
+
 FIRST = ("input", "weight", "bias")  # the gradients of one backward pass
 SECOND = ("input", "weight", "grad_output")  # double backward: derivatives of the first gradients' probe
 
@@ -84,17 +86,12 @@ PROCEDURES = {"first": first_gradients, "second": second_gradients}
 
 # -- the float64 definition ---------------------------------------------------------------------
 def _wide(t: torch.Tensor | None) -> torch.Tensor | None:
-    if t is None:
-        return None
-    return t.detach().cpu().to(torch.complex128 if t.is_complex() else torch.float64)
+    return None if t is None else oracles.widen(t)
 
 
 def _size(t: torch.Tensor | None) -> torch.Tensor | None:
     """``|re| + |im|`` (or ``|t|``) in float64: evaluated there, a derivative sums its terms' magnitudes."""
-    if t is None:
-        return None
-    wide = _wide(t)
-    return wide.real.abs() + wide.imag.abs() if wide.is_complex() else wide.abs()
+    return None if t is None else oracles.magnitude_of(oracles.widen(t))
 
 
 def _ones(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -111,11 +108,15 @@ def reference_second(tensors, kwargs: dict, grad_output: torch.Tensor,
                             tuple(_wide(p) for p in probes))
 
 
+def magnitudes_first(tensors, kwargs: dict, grad_output: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``M`` per gradient: the sum of its terms' magnitudes, float64."""
+    return first_gradients(reference, [_size(t) for t in tensors], kwargs, _size(grad_output))
+
+
 def sizes_first(tensors, kwargs: dict, grad_output: torch.Tensor) -> tuple[dict, dict]:
     """``(M, K)`` per gradient: the sum of the terms' magnitudes and their number, float64."""
-    M = first_gradients(reference, [_size(t) for t in tensors], kwargs, _size(grad_output))
     K = first_gradients(reference, [_ones(t) for t in tensors], kwargs, _ones(grad_output))
-    return M, K
+    return magnitudes_first(tensors, kwargs, grad_output), K
 
 
 def sizes_second(tensors, kwargs: dict, grad_output: torch.Tensor,

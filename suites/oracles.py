@@ -93,7 +93,8 @@ def gamma(K: torch.Tensor, u: float) -> torch.Tensor:
     return torch.where(Ku < 1, Ku / (1 - Ku).clamp_min(1e-300), torch.full_like(Ku, math.inf))
 
 
-def _size(t: torch.Tensor) -> torch.Tensor:
+def magnitude_of(t: torch.Tensor) -> torch.Tensor:
+    """``|re| + |im|`` for complex values (it bounds every real product a complex kernel forms), else ``|t|``."""
     return t.real.abs() + t.imag.abs() if t.is_complex() else t.abs()
 
 
@@ -111,9 +112,9 @@ def allowance(M: torch.Tensor, K: torch.Tensor, y_ref: torch.Tensor, prec: Preci
 
 def output_rounding(y_ref: torch.Tensor, prec: Precision, y_ref_without_bias: torch.Tensor | None) -> torch.Tensor:
     """Rounding to the output dtype: the result, and the bias-free sum where a bias is added after it."""
-    rounding = prec.u_out * _size(y_ref) + 2 * prec.tiny_out
+    rounding = prec.u_out * magnitude_of(y_ref) + 2 * prec.tiny_out
     if y_ref_without_bias is not None:
-        rounding = rounding + prec.u_out * _size(y_ref_without_bias)
+        rounding = rounding + prec.u_out * magnitude_of(y_ref_without_bias)
     return rounding
 
 
@@ -148,7 +149,7 @@ def transform_plane_allowance(x: torch.Tensor, w: torch.Tensor, groups: int, log
     second-order terms, as ``2*gamma_K`` does for direct sums.
     """
     dims = w.dim() - 2
-    size = lambda t, p: _size(t).flatten(-dims).norm(p=p, dim=-1)  # noqa: E731
+    size = lambda t, p: magnitude_of(t).flatten(-dims).norm(p=p, dim=-1)  # noqa: E731
     n, cin = x.shape[:2]
     cin_g, cout_g = cin // groups, w.shape[1]
     x2, x1 = (size(x, p).reshape(n, groups, cin_g) for p in (2, 1))

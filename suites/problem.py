@@ -146,8 +146,8 @@ class Problem:
         g = _integers(lead, SMALL_INTEGER_RANGE.get(self.dtype, 8), self.dtype, generator).expand(shape).contiguous()
         limit = EXACT_INTEGER_LIMIT[self.dtype]
         tensors = self.tensors()
-        while g.count_nonzero() and max(m.max().item() for m in gradients.sizes_first(
-                tensors, self.kwargs(), g)[0].values() if m.numel()) > limit:
+        while g.count_nonzero() and max(m.max().item() for m in gradients.magnitudes_first(
+                tensors, self.kwargs(), g).values() if m.numel()) > limit:
             g = _thin(g[:1] if self.layout == "expanded_weight" else g, generator).expand(shape).contiguous()
         return g
 
