@@ -133,15 +133,18 @@ def current_test() -> str:
 
 def record_not_reproduced(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
     """Keep a failure that did not happen again when Hypothesis replayed it (a nondeterministic result)."""
-    finding.summary = f"(did not fail again on replay: nondeterministic) {finding.summary}"
-    run.tally.count("failed", (case.impl.name, finding.check))
-    _record(run, case, problem, check, finding, status="unexpected")
+    _record_as_found(run, "did not fail again on replay: nondeterministic", case, problem, check, finding)
 
 
 def record_unminimized(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
     """Keep a failure whose shrinking the campaign clock cut short."""
+    _record_as_found(run, "not minimized: the campaign's time ran out", case, problem, check, finding)
+
+
+def _record_as_found(run: Run, why: str, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
+    """An unexpected failure recorded as first found, not as Hypothesis' final replay; ``why`` says so."""
     run.unrecorded.pop(current_test(), None)
-    finding.summary = f"(not minimized: the campaign's time ran out) {finding.summary}"
+    finding.summary = f"({why}) {finding.summary}"
     run.tally.count("failed", (case.impl.name, finding.check))
     _record(run, case, problem, check, finding, status="unexpected")
 
