@@ -17,7 +17,7 @@ import torch
 from impls import spec
 from impls.naive import reference
 
-from . import gradients
+from . import gradients, oracles
 
 LAYOUTS = ("contiguous", "channels_last", "noncontig_input", "noncontig_weight", "expanded_weight")
 # Largest integer below which every integer is exact, per output dtype (2^(mantissa bits + 1)).
@@ -203,8 +203,7 @@ def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
 
 
 def _abs(t: torch.Tensor) -> torch.Tensor:
-    wide = t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
-    return wide.real.abs() + wide.imag.abs() if t.is_complex() else wide.abs()
+    return oracles.magnitude_of(oracles.widen(t))
 
 
 def _random(shape: tuple[int, ...], dtype: str, generator: torch.Generator) -> torch.Tensor:
