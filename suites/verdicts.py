@@ -4,6 +4,7 @@ match known discrepancies, and fail with a message and a record a person can act
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import torch
@@ -24,6 +25,19 @@ from .strategies import regions_of
 
 class Discrepancy(AssertionError):
     """An implementation departs from the contract; the message says where and how."""
+
+
+_KINDS: dict[str, type[Discrepancy]] = {}
+
+
+def discrepancy(kind: str, message: str) -> Discrepancy:
+    """A failure of its own type per kind of finding: Hypothesis tells failures apart by type and origin,
+    so each kind one test meets (a refusal, a wrong value, a crash) is shrunk and reported on its own
+    instead of the search hopping from one kind to another while it shrinks."""
+    if kind not in _KINDS:
+        name = "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", kind) if part) + "Discrepancy"
+        _KINDS[kind] = type(name, (Discrepancy,), {"__module__": __name__, "kind": kind})
+    return _KINDS[kind](message)
 
 
 def _in_hypothesis() -> bool:
@@ -115,14 +129,14 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
     if not final:
         if run.budget is not None:
             run.budget.note_failure(case, problem, check, finding)
-        run.unrecorded.setdefault(current_test(), (case, problem, check, finding))
-        raise Discrepancy(f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
-    run.unrecorded.pop(current_test(), None)
+        run.unrecorded.setdefault((current_test(), finding.check), (case, problem, check, finding))
+        raise discrepancy(finding.check, f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
+    run.unrecorded.pop((current_test(), finding.check), None)
     run.tally.count("failed", key)
     if _in_hypothesis():
         note(f"problem: {problem.describe()}")
     _record(run, case, problem, check, finding, status="unexpected")
-    raise Discrepancy(f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
+    raise discrepancy(finding.check, f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
                       f"  reproduce: {repro_command(case, problem, check, run.plugin_modules)}")
 
 
@@ -143,7 +157,7 @@ def record_unminimized(run: Run, case: Case, problem: Problem, check: str, findi
 
 def _record_as_found(run: Run, why: str, case: Case, problem: Problem, check: str, finding: oracles.Finding) -> None:
     """An unexpected failure recorded as first found, not as Hypothesis' final replay; ``why`` says so."""
-    run.unrecorded.pop(current_test(), None)
+    run.unrecorded.pop((current_test(), finding.check), None)
     finding.summary = f"({why}) {finding.summary}"
     run.tally.count("failed", (case.impl.name, finding.check))
     _record(run, case, problem, check, finding, status="unexpected")

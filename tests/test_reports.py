@@ -190,3 +190,15 @@ def test_a_failure_that_does_not_happen_again_is_still_recorded(tmp_path, gate):
     found = [d for d in read_report(out / "report.json")["discrepancies"] if d["status"] == "unexpected"]
     assert [d["impl"] for d in found] == ["bug-flaky-exact"], found
     assert found[0]["summary"].startswith("(did not fail again on replay: nondeterministic)"), found[0]["summary"]
+
+
+def test_each_kind_of_discrepancy_in_one_test_is_shrunk_and_recorded_on_its_own(tmp_path, gate):
+    out = tmp_path / "out"
+    run = gate("--impl-module", str(PLANTED / "oracle_bugs.py"), "--impl", "bug-two-kinds", "-k", "test_exact",
+               "--contain", "none", "--report-dir", str(out))
+    assert run.returncode == 1, run.output[-3000:]
+    found = [d for d in read_report(out / "report.json")["discrepancies"] if d["status"] == "unexpected"]
+    assert {d["check"] for d in found} == {"exact", "valid-refused"}, [d["summary"] for d in found]
+    by_kind = {d["check"]: Problem.from_dict(d["problem"]) for d in found}
+    assert by_kind["valid-refused"].groups == 2 and by_kind["exact"].groups == 1  # each shrunk to its own minimum
+    assert by_kind["exact"].stride == (2,)

@@ -80,7 +80,9 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         report.outcome = "passed"
         report.longrepr = None
     if report.when == "call":
-        unrecorded = run_of(item.config).unrecorded.pop(item.nodeid, None)
-        if unrecorded is not None and report.failed:
-            verdicts.record_not_reproduced(run_of(item.config), *unrecorded)
+        run = run_of(item.config)
+        for key in [key for key in run.unrecorded if key[0] == item.nodeid]:
+            if report.failed:
+                verdicts.record_not_reproduced(run, *run.unrecorded[key])
+            del run.unrecorded[key]
     return report

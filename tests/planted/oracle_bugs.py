@@ -128,3 +128,13 @@ def flaky_exact(input, weight, bias=None, stride=1, padding=0, output_padding=0,
         if _CALLS[0] == 1:
             result = result + 1
     return result
+
+
+@register("bug-two-kinds", dims=(1,), dtypes=("float32",))
+def two_kinds(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Two faults of different kinds: it refuses every grouped problem, and is off by one wherever the
+    stride is above 1. Each must be shrunk and reported on its own, not as one failure."""
+    if groups > 1:
+        raise NotImplementedError("groups > 1")
+    result = naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return result + 1 if spec.per_axis(stride, 1)[0] > 1 else result
