@@ -24,16 +24,17 @@ from . import (  # noqa: F401
 )
 from .modules import register_module
 from .registry import (
-                       Implementation,
-                       PluginError,
-                       RegistryError,
-                       all_implementations,
-                       available,
-                       get,
-                       load_plugin,
-                       register,
-                       select,
+    Implementation,
+    PluginError,
+    RegistryError,
+    all_implementations,
+    available,
+    get,
+    load_plugin,
+    probe_plugins,
+    register,
+    select,
 )
 
 __all__ = ["Implementation", "PluginError", "RegistryError", "all_implementations", "available", "get",
-           "load_plugin", "register", "register_module", "select"]
+           "load_plugin", "probe_plugins", "register", "register_module", "select"]

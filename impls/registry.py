@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
+import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -266,6 +270,61 @@ def load_plugin(spec: str) -> str:
         detail = str(exc).strip().splitlines()
         raise PluginError(f"plugin {spec!r} failed to import: {type(exc).__name__}"
                           f"{': ' + detail[0] if detail else ''}") from exc
+
+
+_PROBE = """
+import sys
+from impls.registry import load_plugin
+for spec in sys.argv[1:]:
+    print(spec, flush=True)
+    try:
+        load_plugin(spec)
+    except BaseException:  # an ordinary failure is reported by the importing process itself
+        pass
+"""
+
+
+def probe_plugins(specs: Sequence[str]) -> None:
+    """Import the plugins, in order, in a throwaway interpreter first: one whose import kills the process
+    (a segfault or abort in native code, or two frameworks whose native libraries conflict) becomes a
+    :class:`PluginError` naming it, instead of the end of the run with a raw traceback."""
+    stamps = tuple((spec, _stamp(spec)) for spec in specs)
+    if stamps:
+        _probe(stamps)
+
+
+def _stamp(spec: str) -> int | None:
+    try:
+        return Path(spec).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+@functools.cache  # once per set of plugin files as they are now: a test session runs many gates
+def _probe(stamps: tuple[tuple[str, int | None], ...]) -> None:
+    specs = [spec for spec, _ in stamps]
+    path = os.pathsep.join([entry for entry in sys.path if entry] + [os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", _PROBE, *specs], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": path})
+    if done.returncode == 0:
+        return
+    started = done.stdout.split()
+    culprit = started[-1] if started else specs[0]
+    before = started[:-1]
+    how = f"ended the interpreter ({_exit_name(done.returncode)})"
+    if before:
+        raise PluginError(f"plugin {culprit!r} {how} on import after {', '.join(map(repr, before))}; if each "
+                          f"imports on its own, their native libraries conflict: run them in separate runs")
+    raise PluginError(f"plugin {culprit!r} {how} on import")
+
+
+def _exit_name(code: int) -> str:
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
 
 
 def _import_file(path: Path) -> str:

@@ -257,9 +257,13 @@ def adjoint(evaluation: Evaluation) -> oracles.Finding | None:
     return finding
 
 
-@check("invalid-accepted", "test_invalid_raises", invalid, expects_invalid=True, needs_values=False)
+@check("invalid-accepted", "test_invalid_raises", invalid, expects_invalid=True, needs_values=False,
+       also_finds=("invalid-garbage",))
 def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
-    """Oracle 5a: a problem that breaks a validity rule must raise (any exception)."""
+    """Oracle 5a: a problem that breaks a validity rule must raise (any exception). Accepting it and
+    returning anything but a reproducible tensor of the formula's shape is the severe kind
+    ``invalid-garbage`` (uninitialized memory, a bias broadcast into extra channels), which a rule for
+    the benign ``invalid-accepted`` never matches."""
     problem = evaluation.problem
     try:
         y = evaluation.case.impl.fn(*evaluation.given, **problem.kwargs())
@@ -267,8 +271,34 @@ def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
         return oracles.Finding(exc.check, str(exc))
     except Exception:  # noqa: BLE001  (any exception is a refusal)
         return None
-    return oracles.Finding("invalid-accepted", f"accepted a problem that breaks {problem.broken_rule!r} and "
-                           f"returned shape {tuple(y.shape)} {y.dtype}")
+    accepted = f"accepted a problem that breaks {problem.broken_rule!r} and returned"
+    garbage = _garbage(evaluation, y)
+    if garbage:
+        return oracles.Finding("invalid-garbage", f"{accepted} {garbage}")
+    return oracles.Finding("invalid-accepted", f"{accepted} shape {tuple(y.shape)} {y.dtype}")
+
+
+def _garbage(evaluation: Evaluation, y: object) -> str | None:
+    """How the result of an accepted invalid problem is not a well-formed, reproducible tensor of the
+    formula's shape, or None."""
+    if not isinstance(y, torch.Tensor):
+        return f"a {type(y).__name__}, not a tensor"
+    expected = evaluation.problem.formula_output_shapes()
+    # an empty result where the formula leaves no output holds no values, whatever its zero-length axes
+    empty_for_empty = y.numel() == 0 and expected is not None and any(0 in shape for shape in expected)
+    if expected is not None and tuple(y.shape) not in expected and not empty_for_empty:
+        return f"shape {tuple(y.shape)} where the formula gives {' or '.join(map(str, expected))}"
+    case = evaluation.case
+    if case.impl.shape_only or not case.impl.is_deterministic(case.device):
+        return None
+    try:
+        again = case.impl.fn(*evaluation.problem.materialize(case.device), **evaluation.problem.kwargs())
+    except Exception as exc:  # noqa: BLE001  (accepted once, refused the second time: not reproducible)
+        return f"shape {tuple(y.shape)} once, then raised {raised(exc)} on the same call"
+    if not (isinstance(again, torch.Tensor) and again.shape == y.shape and again.dtype == y.dtype
+            and torch.equal(oracles.bits(again.detach().cpu()), oracles.bits(y.detach().cpu()))):
+        return f"shape {tuple(y.shape)} with values that differ between two identical calls (uninitialized memory?)"
+    return None
 
 
 @check("valid-refused", "test_valid_accepted", valid(), needs_values=False)

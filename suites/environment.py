@@ -20,7 +20,9 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment() -> dict[str, Any]:
+def environment(versions: dict[str, str] | None = None) -> dict[str, Any]:
+    """What a report's environment block shows; ``versions``: the version each implementation declares
+    (``register(..., version=...)``), the framework's for an adapter."""
     cuda = torch.cuda.is_available()
     return {
         "torch": torch.__version__,
@@ -35,4 +37,5 @@ def environment() -> dict[str, Any]:
         "onednn_available": torch.backends.mkldnn.is_available(),
         "python": sys.version.split()[0],
         "os": platform.platform(),
+        "implementation_versions": dict(versions or {}),
     }

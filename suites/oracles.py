@@ -478,7 +478,7 @@ def bits(t: torch.Tensor) -> torch.Tensor:
     t = t.detach().cpu().contiguous()
     if t.is_complex():
         t = torch.view_as_real(t)
-    return t.view({8: torch.int64, 4: torch.int32, 2: torch.int16}[t.element_size()])
+    return t.view({8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.int8}[t.element_size()])
 
 
 def vacuous_reason(y_ref: torch.Tensor, reached: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> str | None:

@@ -7,6 +7,7 @@ replayed and reported. ``materialize`` turns it into tensors; values depend only
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -74,6 +75,24 @@ class Problem:
         dtypes = [self.dtype, self.weight_dtype or self.dtype] + ([self.bias_dtype or self.dtype] if self.bias else [])
         return spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs(),
                                     dtypes=[spec.DTYPES[d] for d in dtypes])
+
+    def formula_output_shapes(self) -> list[tuple[int, ...]] | None:
+        """The output shapes the formula allows even for an invalid problem (lengths below 0 as 0), or
+        None where it gives none (a per-axis tuple of the wrong length, groups below 1): what a kernel
+        that accepts an invalid problem may fairly return; anything else is garbage. An empty axis
+        allows two: the formula's ``(L-1)*s + 1`` for the stride-dilated input, and 0, which is what
+        a dilated empty array has in XLA."""
+        axes = [spec.per_axis(value, self.dims) for value in (self.stride, self.padding, self.output_padding,
+                                                               self.dilation)]
+        if self.groups < 1 or any(len(values) != self.dims for values in axes):
+            return None
+        per_axis = []
+        for L, k, s, p, op, d in zip(self.input_shape[-self.dims:], self.weight_shape[2:], *axes):
+            length = spec.output_length(L, k, s, p, op, d)
+            choices = {length, length + s - 1} if L == 0 else {length}
+            per_axis.append(sorted({max(0, c) for c in choices}))
+        lead = ((self.input_shape[0],) if self.batched else ()) + (self.out_channels,)
+        return [lead + lengths for lengths in itertools.product(*per_axis)]
 
     def kwargs(self) -> dict[str, Any]:
         return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,

@@ -75,3 +75,55 @@ def test_registration_checks_its_declaration():
         impls.register("bad-device", devices=("tpu",))(lambda *a: None)
     with pytest.raises(RegistryError, match="already registered"):
         impls.register("naive")(lambda *a: None)
+
+
+def test_a_plugin_that_kills_the_interpreter_on_import_is_one_line_naming_it(tmp_path: Path, gate):
+    plugin = tmp_path / "segfaults.py"
+    plugin.write_text("import ctypes\nctypes.string_at(0)\n")
+    run = gate("--impl-module", str(plugin))
+    assert run.returncode != 0 and "Traceback" not in run.output
+    line = next(line for line in run.output.splitlines() if "segfaults.py" in line)
+    assert "ended the interpreter (SIGSEGV) on import" in line
+
+
+_FIRST = """
+from impls import register
+from impls.naive import conv_transpose
+
+@register("first-plugin", dims=(1,), dtypes=("float64",))
+def first(*args, **kwargs):
+    return conv_transpose(*args, **kwargs)
+"""
+_SECOND = """
+import sys
+from impls import register
+from impls.naive import conv_transpose
+{crash}
+
+@register("second-plugin", dims=(1,), dtypes=("float64",))
+def second(*args, **kwargs):
+    if any(name.startswith("convt_plugin_") and name != __name__ for name in sys.modules):
+        raise RuntimeError("another plugin is loaded in this process")
+    return conv_transpose(*args, **kwargs)
+"""
+
+
+def test_plugins_that_conflict_on_import_are_named_together(tmp_path: Path, gate):
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text(_FIRST)
+    crash = "if any(n.startswith('convt_plugin_') and n != __name__ for n in sys.modules):\n" \
+            "    import os, signal\n    os.kill(os.getpid(), signal.SIGABRT)"
+    second.write_text(_SECOND.format(crash=crash))
+    run = gate("--impl-module", str(first), "--impl-module", str(second))
+    assert run.returncode != 0 and "Traceback" not in run.output
+    line = next(line for line in run.output.splitlines() if "second.py" in line)
+    assert "(SIGABRT) on import after" in line and "first.py" in line and "separate runs" in line
+
+
+def test_a_contained_worker_imports_only_the_plugin_it_runs(tmp_path: Path, gate):
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text(_FIRST)
+    second.write_text(_SECOND.format(crash=""))
+    run = gate("--impl-module", str(first), "--impl-module", str(second), "--impl", "second-plugin",
+               "--contain", "plugins", "-k", "test_valid_accepted")
+    assert run.returncode == 0, run.output[-3000:]

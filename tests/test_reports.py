@@ -202,3 +202,24 @@ def test_each_kind_of_discrepancy_in_one_test_is_shrunk_and_recorded_on_its_own(
     by_kind = {d["check"]: Problem.from_dict(d["problem"]) for d in found}
     assert by_kind["valid-refused"].groups == 2 and by_kind["exact"].groups == 1  # each shrunk to its own minimum
     assert by_kind["exact"].stride == (2,)
+
+
+def test_an_invalid_problem_answered_with_garbage_is_severe_and_no_benign_rule_hides_it(tmp_path, gate):
+    rules = tmp_path / "benign.toml"
+    rules.write_text('[[expected]]\nid = "accepts-invalid"\nimpl = ["bug-garbage-bias-broadcast", '
+                     '"bug-garbage-empty-input", "bug-b13-accepts-empty-output"]\ncheck = "invalid-accepted"\n'
+                     'reason = "declared harmless"\n')
+    out = tmp_path / "out"
+    run = gate("--impl-module", BUGS, "--impl-module", str(PLANTED / "fault_classes.py"),
+               "--impl", "bug-garbage-bias-broadcast", "--impl", "bug-garbage-empty-input",
+               "--impl", "bug-b13-accepts-empty-output", "--expectations", str(rules), "--dtype", "float32",
+               "-k", "test_invalid_raises", "--contain", "none", "--report-dir", str(out))
+    assert run.returncode == 1, run.output[-3000:]
+    records = read_report(out / "report.json")["discrepancies"]
+    unexpected = {(d["impl"], d["check"]) for d in records if d["status"] == "unexpected"}
+    assert unexpected == {("bug-garbage-bias-broadcast", "invalid-garbage"),
+                          ("bug-garbage-empty-input", "invalid-garbage")}, unexpected
+    summaries = {d["impl"]: d["summary"] for d in records if d["status"] == "unexpected"}
+    assert "where the formula gives" in summaries["bug-garbage-bias-broadcast"]
+    assert "differ between two identical calls" in summaries["bug-garbage-empty-input"]
+    assert any(d["impl"] == "bug-b13-accepts-empty-output" and d["status"] == "known" for d in records)

@@ -82,7 +82,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if report.when == "call":
         run = run_of(item.config)
         for key in [key for key in run.unrecorded if key[0] == item.nodeid]:
+            unrecorded = run.unrecorded.pop(key)
             if report.failed:
-                verdicts.record_not_reproduced(run, *run.unrecorded[key])
-            del run.unrecorded[key]
+                verdicts.record_not_reproduced(run, *unrecorded)
     return report

@@ -88,28 +88,49 @@ def _build_run(config: pytest.Config) -> Run:
     if config.getoption("shard"):
         parse_shard(config.getoption("shard"))
     try:
-        plugins = [impls.load_plugin(module) for module in config.getoption("impl_module")]
+        specs = config.getoption("impl_module")
+        if not hasattr(config, "workerinput"):  # the controller probed them for its xdist workers
+            impls.probe_plugins(specs)
+        plugins = [impls.load_plugin(module) for module in specs]
         selected = impls.select(config.getoption("impl"), plugins)
         rules = expectations.load_all(config.getoption("expectations"),
                                       shipped=not config.getoption("no_shipped_expectations"))
     except (impls.PluginError, impls.RegistryError, expectations.ExpectationsError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    report_dir = Path(config.getoption("report_dir"))
+    report_dir = _writable(Path(config.getoption("report_dir")))
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
     directories = [SEED_CORPUS, report_dir / "corpus"] + [Path(d) for d in config.getoption("corpus")]
     corpus, problems = load_corpus(directories)
-    return Run(rules=rules, implementations=[_contained(impl, config) for impl in selected], report_dir=report_dir,
+    versions = {impl.name: str(impl.extra["version"]) for impl in selected if "version" in impl.extra}
+    spec_of = dict(zip(plugins, specs))
+    return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
+               report_dir=report_dir,
                writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
-               plugin_modules=tuple(config.getoption("impl_module")), environment=environment(),
+               plugin_modules=tuple(config.getoption("impl_module")), environment=environment(versions),
                writes_reports=_runs_the_suites(config))
 
 
-def _contained(impl: impls.Implementation, config: pytest.Config) -> impls.Implementation:
-    """The implementation, running in a worker process when --contain says so."""
+def _writable(report_dir: Path) -> Path:
+    """The report folder, made if need be; one that cannot be written is a usage error, before any test runs."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / f".writable-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise pytest.UsageError(f"--report-dir {str(report_dir)!r}: cannot write there ({exc.strerror or exc})") \
+            from None
+    return report_dir
+
+
+def _contained(impl: impls.Implementation, config: pytest.Config, spec_of: dict[str, str]) -> impls.Implementation:
+    """The implementation, running in a worker process when --contain says so; the worker imports only
+    the plugin that registered it (two plugins that cannot share a process never meet there)."""
     mode = config.getoption("contain")
     if mode == "none" or (mode == "plugins" and trusted_in_process(impl)):
         return impl
-    return contained(impl, config.getoption("impl_module"), config.getoption("call_timeout"))
+    own = [spec_of[impl.module]] if impl.module in spec_of else []
+    return contained(impl, own, config.getoption("call_timeout"))
 
 
 def _runs_the_suites(config: pytest.Config) -> bool:

@@ -31,6 +31,8 @@ EXPECTED = {
     "bug-b10-padding-as-input-padding": ("B10 padding as input pre-pad", "shape"),
     "bug-b12-k1-fast-path": ("B12 k=1 fast path ignores stride", "exact"),
     "bug-b13-accepts-empty-output": ("B13 output-size check missing", "invalid-accepted"),
+    "bug-garbage-bias-broadcast": ("a bias of the wrong length broadcast into extra channels", "invalid-accepted"),
+    "bug-garbage-empty-input": ("an empty input axis answered with memory never written", "invalid-accepted"),
     "bug-b15-half-accumulation": ("B15 half-precision accumulation", "bound"),
     "bug-b20-kernel-beyond-input": ("B20 col2im drops taps past the input", "exact"),
     "bug-crop-whole-taps": ("padding that crops whole taps clamped (output shifted)", "exact"),

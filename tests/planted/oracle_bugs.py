@@ -138,3 +138,45 @@ def two_kinds(input, weight, bias=None, stride=1, padding=0, output_padding=0, g
         raise NotImplementedError("groups > 1")
     result = naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
     return result + 1 if spec.per_axis(stride, 1)[0] > 1 else result
+
+
+def _without_rule(rule: str, input, weight, bias, stride, padding, output_padding, groups, dilation) -> None:
+    """Validate as the contract does, except for the one rule the planted bug skips."""
+    try:
+        spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    except spec.InvalidProblem as refused:
+        if rule not in str(refused):
+            raise
+
+
+@register("bug-garbage-bias-broadcast", dtypes=FLOATS)
+def bias_broadcast(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """A bias of the wrong length is not refused but broadcast into extra output channels: the caller
+    gets a tensor of another shape than the formula's, silently."""
+    _without_rule("bias must have shape", input, weight, bias, stride, padding, output_padding, groups, dilation)
+    y = naive(input, weight, None, stride, padding, output_padding, groups, dilation)
+    if bias is None:
+        return y
+    channel_axis = 1 if input.dim() == weight.dim() else 0
+    extra = bias.numel() - y.shape[channel_axis]
+    if extra > 0:
+        pad = list(y.shape)
+        pad[channel_axis] = extra
+        y = torch.cat([y, y.new_zeros(pad)], dim=channel_axis)
+    lengths = [1] * y.dim()
+    lengths[channel_axis] = -1
+    return y + bias[: y.shape[channel_axis]].reshape(lengths) if extra < 0 else y + bias.reshape(lengths)
+
+
+@register("bug-garbage-empty-input", dtypes=FLOATS)
+def empty_input_garbage(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """An input with a zero-length spatial axis is accepted and answered with memory the kernel never
+    wrote (simulated by fresh random values on every call)."""
+    dims = weight.dim() - 2
+    if 0 not in input.shape[-dims:]:
+        return naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    lead = (input.shape[0],) if input.dim() == weight.dim() else ()
+    lengths = tuple(max(0, spec.output_length(L, k, s, p, op, d)) for L, k, s, p, op, d in zip(
+        input.shape[-dims:], weight.shape[2:], *(spec.per_axis(v, dims) for v in (
+            stride, padding, output_padding, dilation))))
+    return torch.randn(lead + (weight.shape[1] * groups,) + lengths, dtype=input.dtype)
