@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,6 +21,7 @@ from .spec import DTYPES
 
 KNOWN_DEVICES = ("cpu", "cuda", "meta")  # meta: tensors without values (shape-only implementations)
 ConvTransposeFn = Callable[..., torch.Tensor]
+DomainPredicate = Callable[[Any], bool]
 
 
 class RegistryError(ValueError):
@@ -56,11 +58,26 @@ class Implementation:
     double_backward: tuple[str, ...] = ()  # devices on which its backward is differentiable in turn
     shape_only: bool = False  # computes shapes, not values (meta kernels, FakeTensor): no value check applies
     fixed_geometries: bool = False  # compiles per shape: checked on a few fixed geometries, values varying
+    # what it supports beyond dims and dtypes: (requirement, predicate over a problem), True where supported
+    domain: tuple[tuple[str, DomainPredicate], ...] = ()
     description: str = ""
     source: str = ""
     module: str = ""  # the module that registered it: "impls.*" for the built-ins, else a plugin's
     missing: str | None = None  # why it cannot run at all here (an optional package not installed)
     extra: dict = field(default_factory=dict)
+
+    def outside_domain(self, problem: Any) -> list[str]:
+        """The declared requirements ``problem`` does not meet (empty: inside the declared domain)."""
+        unmet = []
+        for requirement, supported in self.domain:
+            try:
+                inside = bool(supported(problem))
+            except Exception as exc:  # noqa: BLE001  (a plugin's predicate: name it, in one line)
+                raise RegistryError(f"implementation {self.name!r}: domain predicate {requirement!r} raised "
+                                    f"{type(exc).__name__}: {exc}") from None
+            if not inside:
+                unmet.append(requirement)
+        return unmet
 
     def is_deterministic(self, device: str) -> bool:
         return device in self.deterministic
@@ -111,7 +128,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
              double_backward: bool | Sequence[str] = False, shape_only: bool = False,
-             fixed_geometries: bool = False, description: str = "",
+             fixed_geometries: bool = False, domain: dict[str, DomainPredicate] | None = None,
+             description: str = "",
              missing: str | None = None, registered_by: str | None = None,
              **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
@@ -128,6 +146,11 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     returns tensors without values (the meta device, FakeTensor), so only the shape and error checks
     apply. ``fixed_geometries``: each new shape costs a compilation (``torch.compile``, XLA), so the
     checks draw from a few fixed geometries while values (and, for the layout check, layouts) vary.
+    ``domain`` maps a requirement (``"groups == 1"``) to a predicate that is True for the problems
+    it supports, for what a framework serves beyond dims and dtypes; the predicate gets the problem
+    (``dims``, ``input_shape``, ``weight_shape``, ``bias``, per-axis ``stride``, ``padding``,
+    ``output_padding``, ``dilation``, ``groups``, ``dtype``, ``layout``, ``batched``). Value checks
+    draw inside the domain; outside it the gate checks only that a problem is refused cleanly.
     The error bounds and checks the suite applies follow these declarations
     (docs/error-model.md). ``missing`` marks an implementation whose package is not installed: it is
     listed, with that reason, but never run. ``registered_by`` names the registering module where
@@ -139,6 +162,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     tf32_t = _on_devices(name, "tf32", tf32, devices_t)
     grad_t = _on_devices(name, "grad", grad, devices_t)
     double_t = _on_devices(name, "double_backward", double_backward, devices_t)
+    domain_t = _domain(name, domain or {})
     if not set(double_t) <= set(grad_t):
         raise RegistryError(f"implementation {name!r}: double_backward needs grad on the same devices")
     accumulation = _dtype_map(name, "accumulation", accumulation or {})
@@ -160,7 +184,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
         _BY_MODULE.setdefault(module, set()).add(name)
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
                                          accumulation, products, algorithms, grad_t, double_t, shape_only,
-                                         fixed_geometries, description,
+                                         fixed_geometries, domain_t, description,
                                          source, module, missing, dict(extra))
         return fn
 
@@ -179,6 +203,13 @@ def _on_devices(name: str, what: str, value: bool | Sequence[str], devices: tupl
     if unknown:
         raise RegistryError(f"implementation {name!r}: {what} names devices {unknown} it does not declare")
     return chosen
+
+
+def _domain(name: str, domain: dict[str, DomainPredicate]) -> tuple[tuple[str, DomainPredicate], ...]:
+    if not isinstance(domain, dict) or not all(isinstance(k, str) and k and callable(v) for k, v in domain.items()):
+        raise RegistryError(f"implementation {name!r}: domain must map requirement names to predicates "
+                            f"(callables taking the problem)")
+    return tuple(domain.items())
 
 
 def _dtype_map(name: str, what: str, mapping: dict[str, str]) -> dict[str, str]:

@@ -104,6 +104,8 @@ class Tally:
     regions: dict[str, int] = field(default_factory=dict)
     evaluated: dict[str, int] = field(default_factory=dict)  # "check: region" -> examples checked there
     rules_matched: dict[str, int] = field(default_factory=dict)
+    # (implementation, requirement of its declared domain, "refused" or "accepted") -> problems outside it
+    domain: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def count(self, name: str, key: Any, n: int = 1) -> None:
         counter = getattr(self, name)
@@ -116,15 +118,16 @@ class Tally:
         """The raw counts as JSON (what one process sends or writes for a later merge)."""
         pairs = lambda counter: [[*key, n] for key, n in counter.items()]  # noqa: E731
         return {"examples": pairs(self.examples), "failed": pairs(self.failed), "known": pairs(self.known),
+                "domain": pairs(self.domain),
                 "regions": dict(self.regions), "evaluated": dict(self.evaluated),
                 "rules_matched": dict(self.rules_matched)}
 
     def add(self, counts: dict[str, Any]) -> None:
         """Add another process's :meth:`counts`."""
-        for name in ("examples", "failed", "known"):
+        for name in ("examples", "failed", "known", "domain"):
             counter = getattr(self, name)
-            for impl, check, n in counts.get(name, []):
-                counter[(impl, check)] = counter.get((impl, check), 0) + n
+            for *key, n in counts.get(name, []):
+                counter[tuple(key)] = counter.get(tuple(key), 0) + n
         for name in ("regions", "evaluated", "rules_matched"):
             counter = getattr(self, name)
             for key, n in counts.get(name, {}).items():
@@ -139,7 +142,12 @@ class Tally:
         for row in rows:
             row["passed"] = max(row["examples"] - row["failed"] - row["known"], 0)
             row["verdict"] = "fail" if row["failed"] else ("known" if row["known"] else "pass")
-        return {"table": rows, "implementations": sorted({r["impl"] for r in rows}),
+        domain = {}
+        for (impl, requirement, outcome), n in sorted(self.domain.items()):
+            row = domain.setdefault((impl, requirement), {"impl": impl, "requirement": requirement, "refused": 0,
+                                                          "accepted": 0})
+            row[outcome] += n
+        return {"table": rows, "domain": list(domain.values()), "implementations": sorted({r["impl"] for r in rows}),
                 "checks": sorted({r["check"] for r in rows}), "regions": self.regions,
                 "evaluated": self.evaluated, "rules_matched": self.rules_matched}
 

@@ -41,6 +41,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"| {r['impl']} | {r['check']} | {r['examples']} | {r['passed']} | {r['failed']} | {r['known']} |"
                   for r in rows]
         lines.append("")
+    domain = summary.get("domain") or []
+    if domain:
+        lines += ["Declared domains, narrower than PyTorch's (valid problems outside each requirement):", "",
+                  "| implementation | needs | refused | accepted |", "|---|---|---:|---:|"]
+        lines += [f"| {r['impl']} | {r['requirement']} | {r['refused']} | {r['accepted']} |" for r in domain]
+        lines.append("")
     for stale in summary.get("stale_rules", []):
         lines.append(f"- stale expectation `{stale['id']}`: matched nothing in this run")
     for status, title in (("unexpected", "Discrepancies"), ("known", "Known discrepancies (first example each)")):
@@ -123,6 +129,13 @@ def html_document(report: dict[str, Any]) -> str:
             parts.append(f"<tr><td>{e(r['impl'])}</td><td>{e(r['check'])}</td><td class='n'>{r['examples']}</td>"
                          f"<td class='n'>{r['passed']}</td><td class='n'>{r['failed']}</td>"
                          f"<td class='n'>{r['known']}</td><td class='{e(r['verdict'])}'>{e(r['verdict'])}</td></tr>")
+        parts.append("</table>")
+    domain = summary.get("domain") or []
+    if domain:
+        parts.append("<h2>Declared domains, narrower than PyTorch's</h2><table><tr><th>implementation</th>"
+                     "<th>needs</th><th>refused</th><th>accepted</th></tr>")
+        parts += [f"<tr><td>{e(r['impl'])}</td><td>{e(r['requirement'])}</td><td class='n'>{e(r['refused'])}</td>"
+                  f"<td class='n'>{e(r['accepted'])}</td></tr>" for r in domain]
         parts.append("</table>")
     for number, d in enumerate(report["discrepancies"], 1):
         status = d.get("status", "unexpected")

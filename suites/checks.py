@@ -23,7 +23,7 @@ from .case import Case
 from .containment import ContainmentError
 from .evaluation import Evaluation
 from .problem import Problem, Tensors, magnitude
-from .strategies import invalid_problem_sets, problems
+from .strategies import invalid_problem_sets, problems, within_domain
 
 
 class Untrusted(Exception):
@@ -105,10 +105,17 @@ def check_for(kind: str) -> Check:
     raise KeyError(kind)
 
 
-def valid(**draws) -> ProblemDraws:
-    """One valid problem per example, drawn with ``draws`` for the case's dims and dtype."""
-    return lambda case: problems(dims=case.impl.dims, dtype=case.dtype_name, pool=case.impl.fixed_geometries,
-                                 **draws).map(lambda p: [p])
+def valid(inside_domain: bool = True, **draws) -> ProblemDraws:
+    """One valid problem per example, drawn with ``draws`` for the case's dims and dtype, inside the
+    implementation's declared domain (outside it, with ``inside_domain=False``)."""
+
+    def draw_for(case: Case) -> st.SearchStrategy[list[Problem]]:
+        drawn = problems(dims=case.impl.dims, dtype=case.dtype_name, pool=case.impl.fixed_geometries, **draws)
+        if case.impl.domain:
+            drawn = within_domain(drawn, case.impl.outside_domain, inside=inside_domain)
+        return drawn.map(lambda p: [p])
+
+    return draw_for
 
 
 def invalid(case: Case) -> st.SearchStrategy[list[Problem]]:
@@ -306,6 +313,28 @@ def valid_refused(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5b: every valid problem is accepted."""
     call(evaluation)
     return None
+
+
+def declares_a_domain(case: Case) -> str | None:
+    return None if case.impl.domain else f"{case.impl.name} declares no domain narrower than PyTorch's"
+
+
+@check("outside-domain", "test_outside_domain_refused", valid(inside_domain=False), needs_values=False,
+       applies=declares_a_domain, also_finds=("shape",))
+def outside_domain(evaluation: Evaluation) -> oracles.Finding | None:
+    """A valid problem outside the implementation's declared domain: it may refuse it (any exception),
+    which is what a narrower domain means; a crash or a hang is a finding, and a result it does return
+    must have the formula's shape."""
+    problem = evaluation.problem
+    try:
+        y = evaluation.case.impl.fn(*evaluation.given, **problem.kwargs())
+    except ContainmentError as exc:
+        return oracles.Finding(exc.check, str(exc))
+    except Exception:  # noqa: BLE001  (a clean refusal: the declared domain)
+        evaluation.refused = True
+        return None
+    evaluation.refused = False
+    return _shape_of(y, evaluation)
 
 
 @check("inputs-unmodified", "test_inputs_unmodified", valid())

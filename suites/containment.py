@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import multiprocessing.forkserver
+import os
 import signal
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +23,7 @@ from .oracles import bits
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["torch", "impls"])
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Generous on purpose: a slow but correct kernel on a large corpus problem (192 channels, 5x5 taps) under
 # a loaded machine must never be reported as hanging; set --call-timeout lower to shrink hangs faster.
 DEFAULT_CALL_TIMEOUT = 60.0
@@ -72,6 +76,21 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
             connection.send(("raised", type(exc).__name__, str(exc)))
 
 
+def _ensure_forkserver() -> None:
+    """Start the forkserver with the project importable. Python 3.11's forkserver does not take the
+    parent's sys.path, so run from another folder it silently failed to preload ``impls`` and every
+    worker start paid that import (half a second) again."""
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), previous]))
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "did not exit"
@@ -92,6 +111,7 @@ class ContainedCall:
         self.connection: Connection | None = None
 
     def _start(self) -> None:
+        _ensure_forkserver()
         parent, child = _CONTEXT.Pipe()
         self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name,
                                                              torch.get_num_threads()), daemon=True)

@@ -96,6 +96,9 @@ def replayable(case: Case, entry: Entry, check: str) -> str | None:
     reason = CHECKS[check].skip_reason(case)
     if reason:
         return reason
+    unmet = [] if problem.broken_rule or CHECKS[check].expects_invalid else case.impl.outside_domain(problem)
+    if unmet and check != "outside-domain":
+        return f"outside {case.impl.name}'s declared domain ({', '.join(unmet)})"
     if problem.broken_rule or CHECKS[check].expects_invalid:
         try:
             problem.geometry()

@@ -25,6 +25,7 @@ class Evaluation:
     case: Case
     problem: Problem
     measured: dict[str, float] = field(default_factory=dict)
+    refused: bool | None = None  # outside a declared domain: whether the implementation refused the problem
 
     @cached_property
     def values(self) -> Tensors:

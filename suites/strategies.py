@@ -383,6 +383,23 @@ def invalid_problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: st
     return draw(invalid_problem_sets(dims, dtype, rules=1))[0]
 
 
+DOMAIN_ATTEMPTS = 12  # draws per example before it is rejected: a narrow domain still fills the budget
+
+
+@st.composite
+def within_domain(draw: st.DrawFn, drawn: st.SearchStrategy[Problem], unmet: Callable[[Problem], list[str]],
+                  inside: bool = True) -> Problem:
+    """A problem of ``drawn`` inside an implementation's declared domain (``unmet`` gives the requirements
+    it misses), or, with ``inside=False``, outside it. Redrawing within the example, instead of
+    rejecting it, keeps the examples budget for problems that are actually checked."""
+    for _ in range(DOMAIN_ATTEMPTS):
+        problem = draw(drawn)
+        if bool(unmet(problem)) != inside:
+            return problem
+    assume(False)
+    raise AssertionError("unreachable")
+
+
 @st.composite
 def invalid_problem_sets(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
                          rules: int = 4, among: Sequence[str] = tuple(INVALID_RULES),

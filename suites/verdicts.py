@@ -70,7 +70,11 @@ def run_check(run: Run, case: Case, problem: Problem, check: str) -> None:
         event(f"redrawn: {untrusted}")
         reject()
     problem = evaluation.problem
-    if problem.broken_rule is None:
+    if evaluation.refused is not None:
+        for requirement in case.impl.outside_domain(problem):
+            run.tally.count("domain", (case.impl.name, requirement, "refused" if evaluation.refused else "accepted"))
+            _event(f"outside the domain: {requirement}")
+    if evaluation.refused is None and problem.broken_rule is None:  # outside a domain nothing is evaluated
         label(run, problem, check)
     else:
         event(f"rule: {problem.broken_rule}")

@@ -12,6 +12,7 @@ import pytest
 
 import impls
 from impls.registry import RegistryError
+from reports.records import read_report
 
 from .conftest import ROOT
 
@@ -127,3 +128,55 @@ def test_a_contained_worker_imports_only_the_plugin_it_runs(tmp_path: Path, gate
     run = gate("--impl-module", str(first), "--impl-module", str(second), "--impl", "second-plugin",
                "--contain", "plugins", "-k", "test_valid_accepted")
     assert run.returncode == 0, run.output[-3000:]
+
+
+_NARROW = """
+from impls import register
+from impls.naive import conv_transpose
+
+
+@register("narrow", dims=(1, 2), dtypes=("float64",), {domain})
+def narrow(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    if groups != 1:
+        raise NotImplementedError("groups > 1 is not supported")
+    return conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation)
+"""
+
+
+def test_a_declared_domain_keeps_value_checks_inside_it_and_counts_clean_refusals(tmp_path: Path, gate):
+    plugin = tmp_path / "narrow.py"
+    plugin.write_text(_NARROW.format(domain='domain={"groups == 1": lambda p: p.groups == 1}'))
+    out = tmp_path / "out"
+    run = gate("--impl-module", str(plugin), "--report-dir", str(out), "--impl", "narrow",
+               "-k", "test_exact or test_valid_accepted or test_outside_domain_refused")
+    assert run.returncode == 0, run.output[-3000:]
+    summary = read_report(out / "report.json")["summary"]
+    (row,) = summary["domain"]
+    assert row["impl"] == "narrow" and row["requirement"] == "groups == 1" and row["refused"] > 0 == row["accepted"]
+    examples = {r["check"]: r["examples"] for r in summary["table"]}
+    assert examples["exact"] >= 30 and examples["valid-refused"] >= 30  # the budget counts checked problems
+    assert "needs groups == 1" in run.output and "groups == 1" in (out / "report.md").read_text()
+
+    undeclared = tmp_path / "undeclared.py"
+    undeclared.write_text(_NARROW.format(domain="").replace('"narrow"', '"undeclared"'))
+    run = gate("--impl-module", str(undeclared), "--impl", "undeclared", "-k", "test_valid_accepted")
+    assert run.returncode == 1 and run.failed("test_valid_accepted")
+
+
+def test_a_crash_outside_the_declared_domain_is_still_a_finding(tmp_path: Path, gate):
+    plugin = tmp_path / "narrow.py"
+    segfault = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    plugin.write_text(_NARROW.format(domain='domain={"groups == 1": lambda p: p.groups == 1}').replace(
+        'raise NotImplementedError("groups > 1 is not supported")', segfault)
+        .replace('"narrow"', '"segfaults-outside"'))
+    out = tmp_path / "out"
+    run = gate("--impl-module", str(plugin), "--report-dir", str(out), "--impl", "segfaults-outside",
+               "-k", "test_outside_domain_refused")
+    assert run.returncode == 1 and run.failed("test_outside_domain_refused"), run.output[-3000:]
+    found = [d for d in read_report(out / "report.json")["discrepancies"] if d["status"] == "unexpected"]
+    assert found and {d["check"] for d in found} == {"crash"}
+
+
+def test_a_domain_declaration_is_checked():
+    with pytest.raises(RegistryError, match="domain must map"):
+        impls.register("bad-domain", domain={"groups == 1": True})(lambda *a: None)

@@ -54,6 +54,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "environment": run.environment, "exit_status": int(session.exitstatus),
         "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
         "rules": {r.id: {"reason": r.reason, "link": r.link} for r in run.rules},
+        "domain": domain_rows(run),
         "profile": config.getoption("hypothesis_profile", None) or os.environ.get("CONVT_PROFILE", "ci")})
     try:
         write_documents(report, run.report_dir)
@@ -67,6 +68,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def domain_rows(run: Run) -> list[dict]:
+    """Each declared requirement of each implementation run, with the problems outside it that were
+    refused and accepted (zeros where none was met)."""
+    counted = {(row["impl"], row["requirement"]): row for row in run.tally.summary()["domain"]}
+    return [counted.get((impl.name, requirement), {"impl": impl.name, "requirement": requirement, "refused": 0,
+                                                   "accepted": 0})
+            for impl in run.implementations for requirement, _ in impl.domain]
+
+
+def _write_domains(write, run: Run) -> None:
+    rows = domain_rows(run)
+    if not rows:
+        return
+    write("")
+    write("declared domains, narrower than PyTorch's: valid problems outside each requirement, refused/accepted")
+    for row in rows:
+        write(f"  {row['impl']:30} {row['refused']:6} {row['accepted']:6}  needs {row['requirement']}")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     run = run_of(config)
     tally = run.tally
@@ -78,6 +98,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     write(f"{'implementation':30} {'check':18} {'examples':>9} {'failed':>7} {'known':>6}")
     for row in tally.summary()["table"]:
         write(f"{row['impl']:30} {row['check']:18} {row['examples']:9} {row['failed']:7} {row['known']:6}")
+    _write_domains(write, run)
     write("")
     write("bug-prone regions: examples checked there, all checks and per value check")
     widths = {check: max(8, len(check)) for check in VALUE_CHECKS}
