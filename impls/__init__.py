@@ -18,7 +18,9 @@ from . import (  # noqa: F401
     modules,
     naive,
     onnxruntime_backend,
+    openvino_backend,
     shape_only,
+    tensorflow_backend,
     torch_backends,
     zero_insertion,
 )

@@ -16,6 +16,10 @@ from . import spec
 from .registry import register
 
 NAME = "onnxruntime-cpu"
+# ONNX Runtime refuses output_padding >= stride ("output_padding may be too large for stride") even where
+# dilation makes it valid in PyTorch (output_padding < max(stride, dilation)):
+# https://github.com/microsoft/onnxruntime/issues/14208
+DOMAIN = {"output_padding < stride": lambda p: all(op < s for op, s in zip(p.output_padding, p.stride))}
 DESCRIPTION = "ONNX Runtime ConvTranspose, CPU execution provider (one-node model per problem signature)"
 
 try:
@@ -53,7 +57,7 @@ else:
         return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     @register(NAME, dims=(1, 2, 3), devices=("cpu",), dtypes=("float32", "float16"), description=DESCRIPTION,
-              version=onnxruntime.__version__, third_party=True)
+              version=onnxruntime.__version__, third_party=True, domain=DOMAIN)
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
         dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
         if input.dtype not in _ELEMENT or len(dtypes) > 1:  # ONNX types X, W and B alike, as T

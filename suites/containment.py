@@ -22,7 +22,8 @@ import torch
 from .oracles import bits
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["torch", "impls"])
+# What the fork server imports once for every worker; contained adapters add their framework (``preload=``)
+_PRELOAD = ["torch", "impls"]
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Generous on purpose: a slow but correct kernel on a large corpus problem (192 channels, 5x5 taps) under
 # a loaded machine must never be reported as hanging; set --call-timeout lower to shrink hangs faster.
@@ -80,6 +81,7 @@ def _ensure_forkserver() -> None:
     """Start the forkserver with the project importable. Python 3.11's forkserver does not take the
     parent's sys.path, so run from another folder it silently failed to preload ``impls`` and every
     worker start paid that import (half a second) again."""
+    _CONTEXT.set_forkserver_preload(_PRELOAD)
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), previous]))
     try:
@@ -195,5 +197,8 @@ def trusted_in_process(impl: Any) -> bool:
 
 
 def contained(impl: Any, plugin_modules: list[str], timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
-    """``impl`` with its function run in a worker process."""
+    """``impl`` with its function run in a worker process. A framework it declares with ``preload=`` is
+    imported once by the fork server (when it has not started yet), not again at each worker restart."""
+    if impl.extra.get("preload") and impl.extra["preload"] not in _PRELOAD:
+        _PRELOAD.append(impl.extra["preload"])
     return dataclasses.replace(impl, fn=ContainedCall(impl.name, plugin_modules, timeout))

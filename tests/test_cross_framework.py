@@ -10,7 +10,8 @@ import pytest
 import impls
 from reports.records import read_report
 
-EXTRAS = {"onnxruntime-cpu": "onnxruntime", "jax-cpu": "jax"}
+EXTRAS = {"onnxruntime-cpu": "onnxruntime", "jax-cpu": "jax", "tensorflow-cpu": "tensorflow",
+          "openvino-cpu": "openvino"}
 
 
 @pytest.mark.parametrize("name", sorted(EXTRAS))
@@ -23,8 +24,14 @@ def test_an_extra_is_listed_with_a_reason_when_missing(name):
 
 
 # Differences each framework must show in a full gate run (declared, so the gate passes).
-DECLARED = {"onnxruntime-cpu": {"onnxruntime-refuses-output-padding-at-or-above-stride"},
-            "jax-cpu": {"jax-lhs-dilation-spreads-non-finite", "jax-xla-aborts-on-a-dilated-length-1-axis"}}
+DECLARED = {"onnxruntime-cpu": set(),
+            "jax-cpu": {"jax-lhs-dilation-spreads-non-finite", "jax-xla-aborts-on-a-dilated-length-1-axis"},
+            "tensorflow-cpu": {"tensorflow-accepts-empty-problems", "tensorflow-float64-conv3d-transpose-segfaults-on-an-empty-axis"},
+            "openvino-cpu": {"openvino-empty-input-returns-uninitialized-memory"}}
+# Requirements each framework's declared domain must show refusals for in a full gate run.
+DOMAINS = {"onnxruntime-cpu": {"output_padding < stride"},
+           "tensorflow-cpu": {"groups == 1 (no grouped transposed convolution)",
+                              "padding == 0 in 1d and 3d (only 'VALID'/'SAME' there)"}}
 
 
 # XLA compiles every new shape (about 70 ms), so the JAX run here takes one dtype of each kind; the
@@ -44,4 +51,6 @@ def test_the_gate_passes_on_each_framework_with_its_differences_declared(name, t
     assert {row["impl"] for row in report["summary"]["table"] if row["examples"]} == {name}
     known = {record["rule"]["id"] for record in report["discrepancies"] if record["status"] == "known"}
     assert DECLARED[name] <= known, known
+    refused = {row["requirement"] for row in report["summary"]["domain"] if row["refused"]}
+    assert DOMAINS.get(name, set()) <= refused, report["summary"]["domain"]
     assert not report["summary"]["stale_rules"], report["summary"]["stale_rules"]
