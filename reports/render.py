@@ -12,6 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from . import causes
+
 
 def _table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return report.get("summary", {}).get("table", [])
@@ -22,24 +24,58 @@ def _counts(report: dict[str, Any]) -> dict[str, int]:
     return {"unexpected": statuses.count("unexpected"), "known": statuses.count("known")}
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """A summary table (implementation x check) and each discrepancy with its reproduce command."""
-    summary = report.get("summary", {})
+def _causes(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return causes.group(report["discrepancies"])
+
+
+def _headline(report: dict[str, Any], found: list[dict[str, Any]]) -> str:
     counts = _counts(report)
-    verdict = "FAIL" if counts["unexpected"] else "PASS"
-    lines = [f"# convt-conformance: {verdict}", "",
-             f"{counts['unexpected']} unexpected discrepancies, {counts['known']} known "
-             f"(declared in the expectations).", ""]
+    unexpected = [c for c in found if c["status"] == "unexpected"]
+    severe = sum(1 for c in unexpected if c["severity"] == "severe")
+    return (f"{counts['unexpected']} unexpected discrepancies in {len(unexpected)} cause(s)"
+            f"{f', {severe} of them severe' if severe else ''}; {counts['known']} known (declared in the "
+            f"expectations).")
+
+
+def _cause_title(cause: dict[str, Any]) -> str:
+    dtypes = ", ".join(str(d) for d in cause["dtypes"])
+    ran = "" if cause["check"] == cause["ran_check"] else f" in {cause['ran_check']}"
+    return f"{cause['impl']} on {cause['device']} ({dtypes}): {cause['check']}{ran}"
+
+
+def _cause_row(number: int, cause: dict[str, Any]) -> str:
+    rule = f" (`{cause['rule']}`)" if cause["rule"] else ""
+    return (f"| {number} | {cause['status']}{rule} | {cause['severity']} | {_cause_title(cause)}: "
+            f"{cause['message'][:120]} | {cause['signature']} | {cause['count']} |")
+
+
+def _environment_line(env: dict[str, Any]) -> str:
+    versions = ", ".join(f"{name} {version}" for name, version in (env.get("implementation_versions") or {}).items())
+    return (f"Environment: torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
+            f"GPU {env.get('gpu')}, CPU {env.get('cpu')}, Python {env.get('python')}"
+            f"{f'; implementations: {versions}' if versions else ''}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The verdict, the causes (one row per cause, with its count), the domain table, and one example per
+    cause with its reproduce command; the (implementation, check) table lists only what did not pass."""
+    summary = report.get("summary", {})
+    found = _causes(report)
+    verdict = "FAIL" if _counts(report)["unexpected"] else "PASS"
+    lines = [f"# convt-conformance: {verdict}", "", _headline(report, found), ""]
     env = summary.get("environment") or {}
     if env:
-        lines += [f"Environment: torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
-                  f"GPU {env.get('gpu')}, CPU {env.get('cpu')}, Python {env.get('python')}; profile "
-                  f"`{summary.get('profile')}`.", ""]
+        lines += [f"{_environment_line(env)}; profile `{summary.get('profile')}`.", ""]
     rows = _table_rows(report)
     if rows:
-        lines += ["| implementation | check | examples | passed | failed | known |", "|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['impl']} | {r['check']} | {r['examples']} | {r['passed']} | {r['failed']} | {r['known']} |"
-                  for r in rows]
+        lines += [f"{len(rows)} (implementation, check) pairs ran, {sum(r['examples'] for r in rows)} examples; "
+                  f"{sum(1 for r in rows if r['verdict'] == 'pass')} passed."]
+        shown = [r for r in rows if r["verdict"] != "pass"]
+        if shown:
+            lines += ["", "| implementation | check | examples | passed | failed | known |",
+                      "|---|---|---:|---:|---:|---:|"]
+            lines += [f"| {r['impl']} | {r['check']} | {r['examples']} | {r['passed']} | {r['failed']} | "
+                      f"{r['known']} |" for r in shown]
         lines.append("")
     domain = summary.get("domain") or []
     if domain:
@@ -49,17 +85,18 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("")
     for stale in summary.get("stale_rules", []):
         lines.append(f"- stale expectation `{stale['id']}`: matched nothing in this run")
-    for status, title in (("unexpected", "Discrepancies"), ("known", "Known discrepancies (first example each)")):
-        found = [d for d in report["discrepancies"] if d.get("status", "unexpected") == status]
-        if not found:
-            continue
-        lines += ["", f"## {title}", ""]
-        for number, d in enumerate(found, 1):
-            lines += [f"### {number}. `{d['impl']}` on {d['device']} {d['dtype']}: {d['check']}", "",
-                      f"{d.get('summary', '')}", "", f"Problem: `{d.get('descriptor', '')}`", ""]
-            if d.get("rule"):
-                lines += [f"Known: `{d['rule']['id']}`: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
-            lines += ["```", d["repro"], "```", ""]
+    if found:
+        lines += ["", "## Causes", "", "| # | status | severity | cause | problems | found |",
+                  "|---:|---|---|---|---|---:|"]
+        lines += [_cause_row(number, cause) for number, cause in enumerate(found, 1)]
+    for number, cause in enumerate(found, 1):
+        d = report["discrepancies"][cause["example"]]
+        lines += ["", f"### {number}. {cause['status']}, {cause['severity']}: `{cause['impl']}` on {d['device']} "
+                  f"{d['dtype']}: {d['check']} ({cause['count']} found)", "",
+                  f"{d.get('summary', '')}", "", f"Problem: `{d.get('descriptor', '')}`", ""]
+        if d.get("rule"):
+            lines += [f"Known: `{d['rule']['id']}`: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
+        lines += ["```", d["repro"], "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -107,29 +144,40 @@ section{border-top:2px solid #ddd;margin-top:2rem}"""
 
 
 def html_document(report: dict[str, Any]) -> str:
-    """One self-contained HTML file: summary table, then per discrepancy its details, picture,
-    explanation and reproduce command. Everything from the run is escaped."""
+    """One self-contained HTML file: the verdict, the causes, the tables, then per cause one example with
+    its details, picture, explanation and reproduce command (pictures only for a cause's example, so a run
+    with hundreds of findings stays a readable page). Everything from the run is escaped."""
     e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
     summary = report.get("summary", {})
-    counts = _counts(report)
-    verdict = "fail" if counts["unexpected"] else "pass"
+    found = _causes(report)
+    verdict = "fail" if _counts(report)["unexpected"] else "pass"
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>convt-conformance report</title>",
              f"<style>{_STYLE}</style></head><body>",
              f"<h1>convt-conformance: <span class='{verdict}'>{verdict.upper()}</span></h1>",
-             f"<p>{counts['unexpected']} unexpected discrepancies, {counts['known']} known.</p>"]
+             f"<p>{e(_headline(report, found))}</p>"]
+    if found:
+        parts.append("<table><tr><th>#</th><th>status</th><th>severity</th><th>cause</th><th>problems</th>"
+                     "<th>found</th></tr>")
+        for number, cause in enumerate(found, 1):
+            status = "fail" if cause["status"] == "unexpected" else "known"
+            parts.append(f"<tr><td><a href='#cause-{number}'>{number}</a></td><td class='{status}'>{e(cause['status'])}"
+                         f"</td><td>{e(cause['severity'])}</td><td>{e(_cause_title(cause))}: {e(cause['message'])}</td>"
+                         f"<td>{e(cause['signature'])}</td><td class='n'>{cause['count']}</td></tr>")
+        parts.append("</table>")
     env = summary.get("environment") or {}
     if env:
         parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in env.items())
                      + "</table>")
     rows = _table_rows(report)
     if rows:
-        parts.append("<table><tr><th>implementation</th><th>check</th><th>examples</th><th>passed</th>"
-                     "<th>failed</th><th>known</th><th>verdict</th></tr>")
+        parts.append("<details><summary>every (implementation, check) pair</summary><table><tr><th>implementation"
+                     "</th><th>check</th><th>examples</th><th>passed</th><th>failed</th><th>known</th>"
+                     "<th>verdict</th></tr>")
         for r in rows:
             parts.append(f"<tr><td>{e(r['impl'])}</td><td>{e(r['check'])}</td><td class='n'>{r['examples']}</td>"
                          f"<td class='n'>{r['passed']}</td><td class='n'>{r['failed']}</td>"
                          f"<td class='n'>{r['known']}</td><td class='{e(r['verdict'])}'>{e(r['verdict'])}</td></tr>")
-        parts.append("</table>")
+        parts.append("</table></details>")
     domain = summary.get("domain") or []
     if domain:
         parts.append("<h2>Declared domains, narrower than PyTorch's</h2><table><tr><th>implementation</th>"
@@ -137,34 +185,42 @@ def html_document(report: dict[str, Any]) -> str:
         parts += [f"<tr><td>{e(r['impl'])}</td><td>{e(r['requirement'])}</td><td class='n'>{e(r['refused'])}</td>"
                   f"<td class='n'>{e(r['accepted'])}</td></tr>" for r in domain]
         parts.append("</table>")
-    for number, d in enumerate(report["discrepancies"], 1):
-        status = d.get("status", "unexpected")
-        parts.append(f"<section><h2>{number}. <span class='{'fail' if status == 'unexpected' else 'known'}'>"
-                     f"{e(status)}</span> {e(d['impl'])} on {e(d['device'])} {e(d['dtype'])}: {e(d['check'])}</h2>")
-        parts.append(f"<p>{e(d.get('summary', ''))}</p><p>Problem: <code>{e(d.get('descriptor', ''))}</code></p>")
-        if d.get("rule"):
-            parts.append(f"<p>Known discrepancy <code>{e(d['rule']['id'])}</code>: {e(d['rule']['reason'])} "
-                         f"{e(d['rule'].get('link', ''))}</p>")
-        details = {k: v for k, v in (d.get("details") or {}).items() if k != "explanation"}
-        if details:
-            parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in details.items())
-                         + "</table>")
-        if d.get("picture"):
-            try:
-                png = _picture_png(d["picture"])
-            except Exception as exc:  # noqa: BLE001  (a picture must never cost the report)
-                png = None
-                parts.append(f"<p>(no picture: {e(type(exc).__name__)}: {e(exc)})</p>")
-            if png:
-                parts.append(f"<img alt='error over the output slice' src='data:image/png;base64,{png}'>")
-        explanation = (d.get("details") or {}).get("explanation")
-        if explanation:
-            parts.append(f"<h3>Which products sum into the worst element</h3><pre>{e(explanation)}</pre>")
-        parts.append(f"<h3>Reproduce</h3><pre>{e(d['repro'])}</pre>")
-        parts.append(f"<details><summary>standalone script</summary><pre>{e(d.get('script', ''))}</pre></details>")
-        parts.append("</section>")
+    for number, cause in enumerate(found, 1):
+        parts += _example_section(number, cause, report["discrepancies"][cause["example"]], e)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _example_section(number: int, cause: dict[str, Any], d: dict[str, Any], e) -> list[str]:
+    """A cause's example: its message, problem, details, picture, explanation and reproduce command."""
+    status = d.get("status", "unexpected")
+    style = "fail" if status == "unexpected" else "known"
+    parts = [f"<section id='cause-{number}'><h2>{number}. <span class='{style}'>{e(status)}</span> "
+             f"{e(cause['severity'])}: {e(d['impl'])} on {e(d['device'])} {e(d['dtype'])}: "
+             f"{e(d['check'])} ({cause['count']} found)</h2>",
+             f"<p>{e(d.get('summary', ''))}</p><p>Problem: <code>{e(d.get('descriptor', ''))}</code></p>"]
+    if d.get("rule"):
+        parts.append(f"<p>Known discrepancy <code>{e(d['rule']['id'])}</code>: {e(d['rule']['reason'])} "
+                     f"{e(d['rule'].get('link', ''))}</p>")
+    details = {k: v for k, v in (d.get("details") or {}).items() if k != "explanation"}
+    if details:
+        parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in details.items())
+                     + "</table>")
+    if d.get("picture"):
+        try:
+            png = _picture_png(d["picture"])
+        except Exception as exc:  # noqa: BLE001  (a picture must never cost the report)
+            png = None
+            parts.append(f"<p>(no picture: {e(type(exc).__name__)}: {e(exc)})</p>")
+        if png:
+            parts.append(f"<img alt='error over the output slice' src='data:image/png;base64,{png}'>")
+    explanation = (d.get("details") or {}).get("explanation")
+    if explanation:
+        parts.append(f"<h3>Which products sum into the worst element</h3><pre>{e(explanation)}</pre>")
+    parts.append(f"<h3>Reproduce</h3><pre>{e(d['repro'])}</pre>")
+    parts.append(f"<details><summary>standalone script</summary><pre>{e(d.get('script', ''))}</pre></details>")
+    parts.append("</section>")
+    return parts
 
 
 def write_documents(report: dict[str, Any], directory: str | Path) -> None:

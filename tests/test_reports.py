@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import impls
+from reports import causes
 from reports import diff as diffing
 from reports.records import RecordWriter, ReportError, merge, read_records, read_report
 from reports.render import html_document, markdown
@@ -223,3 +224,31 @@ def test_an_invalid_problem_answered_with_garbage_is_severe_and_no_benign_rule_h
     assert "where the formula gives" in summaries["bug-garbage-bias-broadcast"]
     assert "differ between two identical calls" in summaries["bug-garbage-empty-input"]
     assert any(d["impl"] == "bug-b13-accepts-empty-output" and d["status"] == "known" for d in records)
+
+
+def _problem_dict(length: int, broken_rule: str | None = None) -> dict:
+    return {"input_shape": [1, 1, length], "weight_shape": [1, 1, 2], "value_kind": "real", "layout": "contiguous",
+            "broken_rule": broken_rule}
+
+
+def test_a_report_with_many_findings_of_one_cause_reads_as_one_cause_with_its_smallest_example():
+    one_bug = [record(impl="torch-old", check="invalid-accepted", dtype=dtype, problem=_problem_dict(length, "bias "
+                      "dtype != input dtype"), summary=f"accepted a problem that breaks 'bias dtype != input dtype' "
+                      f"and returned shape (1, 1, {length + 1}) torch.{dtype}", picture={"values": [[1.0]],
+                      "marked": [0, 0], "title": "t"}, descriptor=f"L{length}")
+               for length in range(9, 3, -1) for dtype in ("float16", "bfloat16", "float32")] * 15
+    other = [record(impl="torch-old", check="crash", summary="torch-old's process killed by SIGSEGV during the call",
+                    problem=_problem_dict(3)),
+             record(impl="torch-old", check="bound", summary="3 of 40 elements exceed the rounding-error allowance "
+                    "(worst 2.5x)", problem=_problem_dict(5))]
+    report = {"discrepancies": one_bug + other, "summary": {}}
+    found = causes.group(report["discrepancies"])
+    assert [(c["check"], c["severity"], c["count"]) for c in found] == [
+        ("crash", "severe", 1), ("bound", "wrong", 1), ("invalid-accepted", "domain", 270)]
+    biggest = found[2]
+    assert set(biggest["dtypes"]) == {"float16", "bfloat16", "float32"}
+    assert report["discrepancies"][biggest["example"]]["problem"]["input_shape"] == [1, 1, 4]  # the smallest
+    page = markdown(report)
+    assert "272 unexpected discrepancies in 3 cause(s), 1 of them severe" in page
+    assert page.count("### ") == 3 and page.count("python") == 0 and page.count("```") == 6
+    assert html_document(report).count("<section") == 3  # one example (and picture) per cause

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from reports import expectations
-from reports.records import RECORD_GLOB, merge, write_json
+from reports import causes, expectations
+from reports.records import RECORD_GLOB, ReportError, merge, read_report, write_json
 from reports.render import write_documents
 
 from ..checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
@@ -87,6 +87,18 @@ def _write_domains(write, run: Run) -> None:
         write(f"  {row['impl']:30} {row['refused']:6} {row['accepted']:6}  needs {row['requirement']}")
 
 
+def _write_causes(write, run: Run) -> None:
+    """The unexpected discrepancies as causes, severe first (the report lists one example of each)."""
+    try:
+        found = [c for c in causes.group(read_report(run.report_dir / "report.json")["discrepancies"])
+                 if c["status"] == "unexpected"]
+    except ReportError:
+        return
+    for number, cause in enumerate(found, 1):
+        write(f"cause {number} ({cause['severity']}, {cause['count']} found): {cause['impl']} "
+              f"{'/'.join(map(str, cause['dtypes']))} {cause['check']}: {cause['message'][:100]}")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     run = run_of(config)
     tally = run.tally
@@ -116,4 +128,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for problem in run.problems:
         write(f"report: {problem}")
     if (run.report_dir / "report.json").exists():
+        _write_causes(write, run)
         write(f"reports: {run.report_dir / 'report.json'}, report.md, report.html")
