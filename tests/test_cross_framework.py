@@ -26,7 +26,8 @@ def test_an_extra_is_listed_with_a_reason_when_missing(name):
 # Differences each framework must show in a full gate run (declared, so the gate passes).
 DECLARED = {"onnxruntime-cpu": set(),
             "jax-cpu": {"jax-lhs-dilation-spreads-non-finite", "jax-xla-aborts-on-a-dilated-length-1-axis"},
-            "tensorflow-cpu": {"tensorflow-accepts-empty-problems", "tensorflow-float64-conv3d-transpose-segfaults-on-an-empty-axis"},
+            "tensorflow-cpu": {"tensorflow-accepts-empty-problems",
+                               "tensorflow-float64-conv3d-transpose-segfaults-on-an-empty-axis"},
             "openvino-cpu": {"openvino-empty-input-returns-uninitialized-memory"}}
 # Requirements each framework's declared domain must show refusals for in a full gate run.
 DOMAINS = {"onnxruntime-cpu": {"output_padding < stride"},
