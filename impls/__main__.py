@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':26} entry: {entry}; grad on={impl.grad or 'none'} double backward on="
               f"{impl.double_backward or 'none'}{pooled}")
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
+        for requirement, _ in impl.domain:
+            print(f"{'':26} domain: needs {requirement}")
         print(f"{'':26} {impl.description}")
     return 0
 
