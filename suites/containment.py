@@ -13,6 +13,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CALL_TIMEOUT = 60.0
 # Starting a worker (forking, importing the plugins) is not part of any call: it has its own limit.
 START_TIMEOUT = 120.0
+# Once a hang is found, Hypothesis shrinks it by trying smaller problems; each still-hanging candidate
+# costs a whole per-call limit. While shrinking, a candidate counts as hanging after this floor or 20x
+# the slowest answer the implementation has given, whichever is longer (the final replay of the
+# minimized problem gets the full limit again, so nothing is called hung on the short one alone).
+HANG_SHRINK_FLOOR = 5.0
 
 
 class ContainmentError(Exception):
@@ -111,6 +117,14 @@ class ContainedCall:
         self.name, self.plugin_modules, self.timeout = name, list(plugin_modules), timeout
         self.process: Any = None
         self.connection: Connection | None = None
+        self.slowest = 0.0  # the longest a call has taken and still answered
+        self.shrinking_a_hang = False  # set while Hypothesis shrinks a timeout: the short limit applies
+
+    def limit(self) -> float:
+        """The per-call limit now: the full one, or the short one while a hang is being shrunk."""
+        if not self.shrinking_a_hang:
+            return self.timeout
+        return min(self.timeout, max(HANG_SHRINK_FLOOR, 20 * self.slowest))
 
     def _start(self) -> None:
         _ensure_forkserver()
@@ -152,10 +166,12 @@ class ContainedCall:
                 self._stop()
                 self._start()
             self.connection.send((procedure, args, kwargs))
-            if not self.connection.poll(self.timeout):
+            started, limit = time.monotonic(), self.limit()
+            if not self.connection.poll(limit):
                 self._stop()
-                raise TimedOut(f"{self.name} gave no result within {self.timeout:g} s (per-call limit)")
+                raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit)")
             reply = self.connection.recv()
+            self.slowest = max(self.slowest, time.monotonic() - started)
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
         if reply[0] == "raised":

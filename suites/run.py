@@ -22,6 +22,17 @@ from reports.records import RecordWriter, Tally, write_json
 from .campaign import Budget
 from .corpus import Entry
 
+# A hang found in the gate costs one full per-call limit; shrinking it is capped at this many seconds.
+DEFAULT_HANG_SHRINK_SECONDS = 60.0
+
+
+@dataclass
+class HangHunt:
+    """A test shrinking a hang: since when, and its latest (smallest) failing example."""
+
+    started: float
+    latest: tuple
+
 
 @dataclass(repr=False)  # pytest prints a failing test's arguments: the rules would fill screens
 class Run:
@@ -47,6 +58,8 @@ class Run:
     # recorded; one still here when the test fails did not fail again on replay (a nondeterministic finding)
     unrecorded: dict[str, tuple] = field(default_factory=dict)
     progress_written: float = 0.0
+    hang_shrink_seconds: float = DEFAULT_HANG_SHRINK_SECONDS
+    hangs: dict[str, HangHunt] = field(default_factory=dict)  # test node id -> the hang it is shrinking
 
     @property
     def corpus_dir(self) -> Path | None:

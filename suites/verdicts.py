@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 
+import pytest
 import torch
 from hypothesis import event, note, reject, target
 from hypothesis.control import current_build_context
@@ -17,10 +19,11 @@ from reports import expectations
 from . import campaign, oracles
 from .case import Case
 from .checks import Untrusted, run_on
+from .containment import ContainedCall
 from .corpus import save_to_corpus
 from .problem import Problem
 from .reproduce import repro_command, standalone_script
-from .run import Run
+from .run import HangHunt, Run
 from .strategies import regions_of
 
 
@@ -65,6 +68,7 @@ def run_check(run: Run, case: Case, problem: Problem, check: str) -> None:
     __tracebackhide__ = True
     campaign.stop_if_spent(run.budget, run.interrupted,
                            lambda *failure: record_unminimized(run, *failure))
+    _pace_a_hang(run, case)
     try:
         evaluation, finding = run_on(case, problem, check)
     except Untrusted as untrusted:
@@ -84,6 +88,23 @@ def run_check(run: Run, case: Case, problem: Problem, check: str) -> None:
         target(min(measured["max"], 1e6), label="max error / allowance")
         target(min(measured["rms"], 1e6), label="RMS normalized error")
     conclude(run, case, problem, check, finding)
+
+
+HANG_CAPPED = "shrinking a hang took its whole --hang-shrink-seconds: recorded as found, not minimized"
+
+
+def _pace_a_hang(run: Run, case: Case) -> None:
+    """While a test shrinks a hang, calls get the short limit (the final replay the full one), and
+    past --hang-shrink-seconds the latest failing example is recorded unminimized and the test ends."""
+    hunt = run.hangs.get(current_test())
+    if isinstance(case.impl.fn, ContainedCall):
+        case.impl.fn.shrinking_a_hang = hunt is not None and not _is_final_example()
+    if hunt is None or _is_final_example() or time.monotonic() - hunt.started < run.hang_shrink_seconds:
+        return
+    del run.hangs[current_test()]
+    _record_as_found(run, f"not minimized: shrinking a hang stopped after {run.hang_shrink_seconds:g} s",
+                     *hunt.latest)
+    pytest.skip(HANG_CAPPED)  # campaigns.py reports the test as failed
 
 
 def label(run: Run, problem: Problem, check: str) -> None:
@@ -139,9 +160,13 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
     if not final:
         if run.budget is not None:
             run.budget.note_failure(case, problem, check, finding)
+        if finding.check == "timeout":
+            hunt = run.hangs.setdefault(current_test(), HangHunt(time.monotonic(), ()))
+            hunt.latest = (case, problem, check, finding)
         run.unrecorded.setdefault((current_test(), finding.check), (case, problem, check, finding))
         raise discrepancy(finding.check, f"{case.id}: {finding.summary}")  # a step of shrinking; the final run reports
     run.unrecorded.pop((current_test(), finding.check), None)
+    run.hangs.pop(current_test(), None)
     run.tally.count("failed", key)
     if _in_hypothesis():
         note(f"problem: {problem.describe()}")

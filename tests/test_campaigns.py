@@ -110,6 +110,20 @@ def test_crashes_and_hangs_become_findings_and_spare_the_rest(tmp_path, gate, ca
     assert naive_rows and all(row["failed"] == 0 and row["examples"] >= 30 for row in naive_rows)
 
 
+def test_shrinking_a_hang_is_capped_and_the_hang_still_reported(tmp_path, gate):
+    out = tmp_path / "out"
+    started = time.monotonic()
+    run = gate("--impl-module", CRASHING, "--impl", "hang-on-large-stride", "--dtype", "float32", "--call-timeout",
+               "3", "--hang-shrink-seconds", "4", "--report-dir", str(out), "-k", "test_shape and not test_replay")
+    took = time.monotonic() - started
+    assert run.returncode == 1 and run.failed("test_shape"), run.output[-3000:]
+    (hang,) = [d for d in read_report(out / "report.json")["discrepancies"] if d["status"] == "unexpected"]
+    assert hang["check"] == "timeout" and max(hang["problem"]["stride"]) > 2
+    # one full limit to find it, then at most the cap (plus the one call running when the cap passed)
+    assert took < 3 + 4 + 3 + 20, took
+    assert "not minimized: shrinking a hang stopped after 4 s" in hang["summary"] or "within 3 s" in hang["summary"]
+
+
 def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
     def collected(shard):
         run = gate("--collect-only", "--impl", "naive", "--shard", shard)

@@ -79,6 +79,9 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if report.skipped and campaign.SKIP_REASON in str(report.longrepr):
         report.outcome = "passed"
         report.longrepr = None
+    elif report.skipped and verdicts.HANG_CAPPED in str(report.longrepr):
+        report.outcome = "failed"  # a hang was found and recorded; only its shrinking was cut short
+        report.longrepr = f"{item.nodeid}: a hang was found (see the report); {verdicts.HANG_CAPPED}"
     if report.when == "call":
         run = run_of(item.config)
         for key in [key for key in run.unrecorded if key[0] == item.nodeid]:

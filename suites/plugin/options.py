@@ -15,7 +15,7 @@ from reports.records import RECORD_GLOB, REPORT_NAME, TALLY_GLOB, RecordWriter
 from ..containment import DEFAULT_CALL_TIMEOUT, ContainedCall, contained, trusted_in_process
 from ..corpus import SEED_CORPUS, gaps, load_corpus
 from ..environment import environment
-from ..run import RUN_KEY, Run, run_of
+from ..run import DEFAULT_HANG_SHRINK_SECONDS, RUN_KEY, Run, run_of
 from . import profiles
 
 DEFAULT_REPORT_DIR = Path(__file__).resolve().parents[2] / "reports" / "out"
@@ -43,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(default: plugins, i.e. plugin modules and the third-party framework adapters)")
     group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS",
                     help=f"per-call time limit of a contained implementation (default {DEFAULT_CALL_TIMEOUT:g})")
+    group.addoption("--hang-shrink-seconds", type=float, default=DEFAULT_HANG_SHRINK_SECONDS, metavar="SECONDS",
+                    help="how long one test may shrink a hang before it is reported as found, unminimized "
+                         f"(default {DEFAULT_HANG_SHRINK_SECONDS:g})")
     group.addoption("--fuzz-seconds", type=float, default=None, metavar="SECONDS",
                     help="a fuzz campaign: random seeds, every test a slice of this wall-clock budget, ending on time")
     group.addoption("--shard", default=None, metavar="I/N",
@@ -107,7 +110,8 @@ def _build_run(config: pytest.Config) -> Run:
                report_dir=report_dir,
                writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
                plugin_modules=tuple(config.getoption("impl_module")), environment=environment(versions),
-               writes_reports=_runs_the_suites(config))
+               writes_reports=_runs_the_suites(config),
+               hang_shrink_seconds=config.getoption("hang_shrink_seconds"))
 
 
 def _writable(report_dir: Path) -> Path:
