@@ -1,0 +1,61 @@
+"""How long the gate takes to find, shrink and report a hanging plugin, with the default limits.
+
+    python benchmarks/hang_time.py [--call-timeout 60] [--hang-shrink-seconds 60]
+
+Runs ``pytest suites -k test_shape`` on the planted ``hang-on-large-stride`` (it never returns when a
+stride exceeds 2) in one process, as a user's gate would, and prints the wall time, the recorded
+finding and whether its shrinking finished. A segfaulting plugin is timed alongside for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from suites.environment import cpu_name  # noqa: E402
+
+CRASHING = str(ROOT / "tests" / "planted" / "crashing.py")
+
+
+def gate(impl: str, extra: list[str]) -> tuple[float, list[dict]]:
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", "0",
+                   "--impl-module", CRASHING, "--impl", impl, "--dtype", "float32", "--report-dir", out,
+                   "-k", "test_shape and not test_replay", *extra]
+        started = time.monotonic()
+        subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        took = time.monotonic() - started
+        report = json.loads((Path(out) / "report.json").read_text())
+    return took, [d for d in report["discrepancies"] if d["status"] == "unexpected"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--call-timeout", type=float, default=None)
+    parser.add_argument("--hang-shrink-seconds", type=float, default=None)
+    args = parser.parse_args()
+    extra = [f"--{name.replace('_', '-')}={value:g}" for name, value in vars(args).items() if value is not None]
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"Python {platform.python_version()}; limits: {' '.join(extra) or 'the defaults'}")
+    print("| plugin | gate wall time | finding | minimized problem |")
+    print("|---|---:|---|---|")
+    for impl in ("hang-on-large-stride", "segfault-on-groups"):
+        took, found = gate(impl, extra)
+        for record in found or [{"check": "none", "summary": "nothing found", "descriptor": ""}]:
+            print(f"| `{impl}` | {took:.0f} s | {record['check']}: {record['summary'][:90]} | "
+                  f"`{record['descriptor']}` |")
+
+
+if __name__ == "__main__":
+    main()
