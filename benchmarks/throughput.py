@@ -1,6 +1,7 @@
 """Harness throughput: examples per second on one core for each oracle on the default problem
-distribution, the share of time spent outside implementation calls (harness overhead), and campaign
-throughput from 1 worker to every core.
+distribution, in-process and contained (the implementation in a warm worker process, as plugins run),
+the share of time spent outside implementation calls (harness overhead), and campaign throughput from
+1 worker to every core.
 
     python benchmarks/throughput.py [--impl im2col] [--examples 200] [--campaign-seconds 30]
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import impls  # noqa: E402
 from suites.case import Case  # noqa: E402
 from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
+from suites.containment import contained  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
 
 
@@ -80,12 +82,17 @@ def main() -> None:
     impl = impls.get(args.impl)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}; implementation {impl.name}, "
           f"float32, one thread")
-    print("| oracle | examples/s (one core) | time outside the implementation |")
-    print("|---|---:|---:|")
+    boxed = contained(impl, [])
+    per_oracle(boxed, "shape", 5)  # start its worker: a run starts it once per implementation and process
+    print("| oracle | examples/s in-process (one core) | time outside the implementation | "
+          "examples/s contained | contained / in-process |")
+    print("|---|---:|---:|---:|---:|")
     for check in ("shape", "exact", "bound", "adjoint", "invalid-accepted", "valid-refused", "inputs-unmodified",
                   "layout", "special-values", "determinism"):
         rate, overhead = per_oracle(impl, check, args.examples)
-        print(f"| {check} | {rate:.0f} | {overhead:.0%} |", flush=True)
+        boxed_rate, _ = per_oracle(boxed, check, args.examples)
+        print(f"| {check} | {rate:.0f} | {overhead:.0%} | {boxed_rate:.0f} | {boxed_rate / rate:.0%} |", flush=True)
+    boxed.fn.close()
     print("\n| campaign workers | examples/s |")
     print("|---:|---:|")
     for workers in range(1, (os.cpu_count() or 1) + 1):

@@ -20,8 +20,6 @@ from typing import Any
 
 import torch
 
-from .oracles import bits
-
 _CONTEXT = multiprocessing.get_context("forkserver")
 # What the fork server imports once for every worker; contained adapters add their framework (``preload=``)
 _PRELOAD = ["torch", "impls"]
@@ -67,9 +65,10 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
     connection.send(("ready",))
     while True:
         try:
-            procedure, args, kwargs = connection.recv()
+            procedure, packed_args, packed_kwargs = connection.recv()
         except EOFError:
             return
+        args, kwargs = _unpack(packed_args), _unpack(packed_kwargs)
         try:
             if procedure is None:
                 result = fn(*args, **kwargs)
@@ -77,10 +76,72 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
                 from .gradients import PROCEDURES
 
                 result = PROCEDURES[procedure](fn, *args, flags=impl.extra.get("flags"), **kwargs)
-            # Send the arguments back too: a kernel that writes into its inputs must be seen doing so.
-            connection.send(("ok", _resolved(result), args, kwargs))
+            # A kernel that writes into its inputs must be seen doing so: what changed goes back.
+            connection.send(("ok", _pack(_resolved(result)), _changed(packed_args, args),
+                             _changed(packed_kwargs, kwargs)))
         except Exception as exc:  # noqa: BLE001  (any exception is the implementation's answer)
             connection.send(("raised", type(exc).__name__, str(exc)))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Packed:
+    """A CPU tensor as plain bytes: its storage, dtype, size, strides and offset (layout kept exactly,
+    stride-0 expansions included). Sent through the pipe as it is; torch's own transfer moves every
+    tensor through a new shared-memory segment, which costs more than a small kernel call."""
+
+    dtype: str
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    offset: int
+    data: bytes
+    requires_grad: bool
+
+
+def _pack(value: Any) -> Any:
+    """``value`` with its CPU tensors packed (nested tuples, lists and dicts; CUDA tensors are left to
+    torch's own inter-process transfer)."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type != "cpu" or value.is_sparse:
+            return value
+        tensor = value.detach().resolve_conj().resolve_neg()
+        return _Packed(str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), tuple(tensor.stride()),
+                       tensor.storage_offset(), _storage_bytes(tensor), value.requires_grad)
+    if isinstance(value, (tuple, list)):
+        return _rebuilt(value, [_pack(item) for item in value])
+    if isinstance(value, dict):
+        return {key: _pack(item) for key, item in value.items()}
+    return value
+
+
+def _rebuilt(value: tuple | list, items: list) -> tuple | list:
+    """A tuple, named tuple or list of the same type holding ``items``."""
+    return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+
+
+def _storage_bytes(tensor: torch.Tensor) -> bytes:
+    """Every byte of the tensor's storage (a view's strides may reach anywhere in it)."""
+    return torch.empty(0, dtype=torch.uint8).set_(tensor.untyped_storage()).numpy().tobytes()
+
+
+def _unpack(value: Any) -> Any:
+    if isinstance(value, _Packed):
+        storage = torch.frombuffer(bytearray(value.data), dtype=torch.uint8).untyped_storage() if value.data \
+            else torch.UntypedStorage(0)
+        tensor = torch.empty(0, dtype=getattr(torch, value.dtype)).set_(storage, value.offset, value.size,
+                                                                         value.stride)
+        return tensor.requires_grad_(value.requires_grad)
+    if isinstance(value, (tuple, list)):
+        return _rebuilt(value, [_unpack(item) for item in value])
+    if isinstance(value, dict):
+        return {key: _unpack(item) for key, item in value.items()}
+    return value
+
+
+def _changed(packed: Any, unpacked: Any) -> list[tuple[int, _Packed]]:
+    """The tensors among the arguments whose bytes the call changed, by their position, packed."""
+    before, after = _tensors_in(packed, _Packed), _tensors_in(unpacked)
+    return [(i, _pack(t)) for i, (was, t) in enumerate(zip(before, after))
+            if t.device.type == "cpu" and _storage_bytes(t.detach()) != was.data]
 
 
 def _ensure_forkserver() -> None:
@@ -165,7 +226,7 @@ class ContainedCall:
             if self.process is None or not self.process.is_alive():
                 self._stop()
                 self._start()
-            self.connection.send((procedure, args, kwargs))
+            self.connection.send((procedure, _pack(args), _pack(kwargs)))
             started, limit = time.monotonic(), self.limit()
             if not self.connection.poll(limit):
                 self._stop()
@@ -176,21 +237,25 @@ class ContainedCall:
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
         if reply[0] == "raised":
             raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
-        _, result, sent_args, sent_kwargs = reply
-        for original, after in zip(_tensors_in((args, kwargs)), _tensors_in((sent_args, sent_kwargs))):
-            if original.shape == after.shape and not torch.equal(bits(original), bits(after)):
-                original.copy_(after)
-        return result
+        _, result, changed_args, changed_kwargs = reply
+        for sent, changed in ((args, changed_args), (kwargs, changed_kwargs)):
+            originals = _tensors_in(sent, torch.Tensor, cpu_only=True)
+            for position, packed in changed:
+                original, after = originals[position], _unpack(packed)
+                if original.shape == after.shape:
+                    with torch.no_grad():
+                        original.copy_(after)
+        return _unpack(result)
 
 
-def _tensors_in(value: Any) -> list[torch.Tensor]:
-    """The tensors in nested tuples, lists and dicts, in order (the arguments a worker sends back)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
+def _tensors_in(value: Any, kind: type = torch.Tensor, cpu_only: bool = False) -> list:
+    """The tensors (or packed tensors) in nested tuples, lists and dicts, in order."""
+    if isinstance(value, kind):
+        return [] if cpu_only and value.device.type != "cpu" else [value]
     if isinstance(value, (tuple, list)):
-        return [t for item in value for t in _tensors_in(item)]
+        return [t for item in value for t in _tensors_in(item, kind, cpu_only)]
     if isinstance(value, dict):
-        return [t for item in value.values() for t in _tensors_in(item)]
+        return [t for item in value.values() for t in _tensors_in(item, kind, cpu_only)]
     return []
 
 
@@ -200,7 +265,7 @@ def _resolved(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.resolve_conj().resolve_neg()
     if isinstance(value, (tuple, list)):
-        return type(value)(_resolved(item) for item in value)
+        return _rebuilt(value, [_resolved(item) for item in value])
     if isinstance(value, dict):
         return {key: _resolved(item) for key, item in value.items()}
     return value

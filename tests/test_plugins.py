@@ -180,3 +180,16 @@ def test_a_crash_outside_the_declared_domain_is_still_a_finding(tmp_path: Path, 
 def test_a_domain_declaration_is_checked():
     with pytest.raises(RegistryError, match="domain must map"):
         impls.register("bad-domain", domain={"groups == 1": True})(lambda *a: None)
+
+
+def test_contained_calls_keep_every_guarantee(tmp_path: Path, gate):
+    """Contained calls move tensors as bytes: a kernel writing into its input is still seen, layouts and
+    gradients still arrive as they were."""
+    planted = ROOT / "tests" / "planted"
+    run = gate("--impl-module", str(planted / "oracle_bugs.py"), "--impl", "bug-robust-modifies-input",
+               "--contain", "all", "-k", "test_inputs_unmodified")
+    assert run.returncode == 1 and run.failed("test_inputs_unmodified"), run.output[-3000:]
+    run = gate("--impl-module", str(planted / "custom_backward.py"), "--impl", "correct-custom-backward",
+               "--contain", "all", "--dtype", "float32", "-k", "test_grad_bound or test_double_backward or "
+               "test_layout_invariance or test_exact")
+    assert run.returncode == 0, run.output[-3000:]
