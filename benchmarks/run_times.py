@@ -1,6 +1,7 @@
 """Wall-clock time of the two Quickstart runs in this checkout: the conformance gate on the built-in
 implementations that need no optional package (what the first Quickstart line checks on a fresh
-machine), and the project's own tests (the second line), both with ``-n auto``.
+machine), and the project's own tests (the second line), both with ``-n auto``; and the gate with every
+installed extra (the third-party frameworks) beside the built-ins.
 
     python benchmarks/run_times.py > benchmarks/results/run_times.md
 
@@ -50,10 +51,12 @@ def main() -> None:
     print("| run | command | wall time | pytest's summary | exit status |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as out:
-        gate = ["suites", "-n", "auto", "-q", "-p", "no:cacheprovider", "--report-dir", out]
-        gate += [arg for name in no_extras for arg in ("--impl", name)]
+        everything = ["suites", "-n", "auto", "-q", "-p", "no:cacheprovider", "--report-dir", out]
+        gate = everything + [arg for name in no_extras for arg in ("--impl", name)]
+        extras = sorted(impl.name for impl in impls.available() if impl.extra.get("third_party"))
         for name, arguments in (("gate (built-ins without extras)", gate),
-                                ("project's tests", ["tests", "-n", "auto", "-q", "-p", "no:cacheprovider"])):
+                                ("project's tests", ["tests", "-n", "auto", "-q", "-p", "no:cacheprovider"]),
+                                (f"gate with the extras ({', '.join(extras) or 'none installed'})", everything)):
             seconds, summary, status = timed(arguments, tempfile.mkdtemp(dir=out))
             shown = " ".join(arguments[:3])
             print(f"| {name} | `pytest {shown}` | {seconds:.0f} s | {summary} | {status} |", flush=True)
