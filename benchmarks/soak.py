@@ -5,6 +5,7 @@ either a real bug of the implementation under test (PyTorch's own kernels are re
 alarm of the gate, and is listed for a person to judge.
 
     python benchmarks/soak.py [--seed 20261128] [--examples 400] [--workers auto] > benchmarks/results/soak.md
+    python benchmarks/soak.py --impl tensorflow-cpu --impl openvino-cpu > benchmarks/results/soak_frameworks.md
 
 ``--examples`` sets the soak profile's examples per test (CONVT_SOAK_EXAMPLES).
 """
@@ -46,11 +47,13 @@ def main() -> None:
     parser.add_argument("--workers", default="auto")
     parser.add_argument("--examples", type=int, default=400, help="examples per test")
     parser.add_argument("-k", dest="tests", default=None, help="only the tests pytest's -k selects")
+    parser.add_argument("--impl", action="append", default=[],
+                        help="soak these implementations instead (repeatable; e.g. the third-party frameworks)")
     parser.add_argument("--contain", default="all", choices=("all", "plugins", "none"),
                         help="which implementations run in worker processes (default all: a crash of a built-in "
                              "becomes a finding instead of ending a pytest worker)")
     args = parser.parse_args()
-    names = BUILT_INS + CORRECT + tuple(MORE_CORRECT.values())
+    names = tuple(args.impl) or BUILT_INS + CORRECT + tuple(MORE_CORRECT.values())
     modules = [arg for module in (CORRECT_MODULE, *MORE_CORRECT) for arg in ("--impl-module", module)]
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "pytest", "suites", "-q", "-rf", "-p", "no:cacheprovider", "-n", args.workers,
