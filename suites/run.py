@@ -54,9 +54,9 @@ class Run:
     problems: list[str] = field(default_factory=list)  # unreadable corpus or report files, one line each
     writes_reports: bool = False  # whether this session runs the suites (not only the project's tests)
     known_recorded: set[tuple[str, str, str]] = field(default_factory=set)
-    # test node id -> (case, problem, check, finding) of its first failing example, until the failure is
-    # recorded; one still here when the test fails did not fail again on replay (a nondeterministic finding)
-    unrecorded: dict[str, tuple] = field(default_factory=dict)
+    # (test node id, kind) -> (case, problem, check, finding) of its first failing example, until the failure
+    # is recorded; one still here when the test fails did not fail again on replay (a nondeterministic finding)
+    unrecorded: dict[tuple[str, str], tuple] = field(default_factory=dict)
     progress_written: float = 0.0
     hang_shrink_seconds: float = DEFAULT_HANG_SHRINK_SECONDS
     hangs: dict[str, HangHunt] = field(default_factory=dict)  # test node id -> the hang it is shrinking
