@@ -119,8 +119,9 @@ def test_shrinking_a_hang_is_capped_and_the_hang_still_reported(tmp_path, gate):
     assert run.returncode == 1 and run.failed("test_shape"), run.output[-3000:]
     (hang,) = [d for d in read_report(out / "report.json")["discrepancies"] if d["status"] == "unexpected"]
     assert hang["check"] == "timeout" and max(hang["problem"]["stride"]) > 2
-    # one full limit to find it, then at most the cap (plus the one call running when the cap passed)
-    assert took < 3 + 4 + 3 + 20, took
+    # one full limit to find it, then at most the cap (plus the call running when the cap passed) and the
+    # run's own start and end; uncapped, shrinking goes on through dozens of 3 s timeouts
+    assert took < 60, took
     assert "not minimized: shrinking a hang stopped after 4 s" in hang["summary"] or "within 3 s" in hang["summary"]
 
 
