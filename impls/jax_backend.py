@@ -76,12 +76,9 @@ else:
         dims = weight.dim() - 2
         if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
             raise TypeError(f"jax-cpu needs matching dtypes, got {input.dtype}, {weight.dtype}")
-        per_axis = {name: spec.per_axis(value, dims) for name, value in (
-            ("stride", stride), ("padding", padding), ("output_padding", output_padding), ("dilation", dilation))}
         # What building the call needs (zip would silently drop extra axes, broadcasting a short bias):
-        for name, values in per_axis.items():
-            if len(values) != dims:
-                raise ValueError(f"{name} must have {dims} values, got {values}")
+        per_axis = {name: spec.as_tuple(value, dims, name) for name, value in (
+            ("stride", stride), ("padding", padding), ("output_padding", output_padding), ("dilation", dilation))}
         if bias is not None and tuple(bias.shape) != (weight.shape[1] * groups,):
             raise ValueError(f"bias must have shape ({weight.shape[1] * groups},), got {tuple(bias.shape)}")
         unbatched = input.dim() == weight.dim() - 1

@@ -78,12 +78,9 @@ else:
         dims = weight.dim() - 2
         if groups != 1:
             raise NotImplementedError("tf.nn.conv_transpose has no groups")
-        stride_t, padding_t, output_padding_t, dilation_t = (spec.per_axis(v, dims) for v in (
-            stride, padding, output_padding, dilation))
-        for name, values in (("stride", stride_t), ("padding", padding_t), ("output_padding", output_padding_t),
-                             ("dilation", dilation_t)):  # what building the call needs: zip would drop extra axes
-            if len(values) != dims:
-                raise ValueError(f"{name} must have {dims} values, got {values}")
+        # what building the call needs: one value per axis (zip would drop extra axes)
+        stride_t, padding_t, output_padding_t, dilation_t = (spec.as_tuple(value, dims, name) for name, value in (
+            ("stride", stride), ("padding", padding), ("output_padding", output_padding), ("dilation", dilation)))
         if any(padding_t) and dims != 2:
             raise NotImplementedError(f"tf.nn.conv{dims}d_transpose takes only 'VALID' or 'SAME' padding")
         unbatched = input.dim() == weight.dim() - 1
