@@ -76,19 +76,26 @@ class Problem:
         return spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs(),
                                     dtypes=[spec.DTYPES[d] for d in dtypes])
 
+    def formula_lengths(self) -> tuple[int, ...] | None:
+        """The output length formula per axis, for invalid problems too (negative lengths included), or
+        None where a per-axis tuple has the wrong length."""
+        axes = [spec.per_axis(value, self.dims) for value in (self.stride, self.padding, self.output_padding,
+                                                               self.dilation)]
+        if any(len(values) != self.dims for values in axes):
+            return None
+        return spec.output_size(self.input_shape[-self.dims:], self.weight_shape[2:], *axes)
+
     def formula_output_shapes(self) -> list[tuple[int, ...]] | None:
         """The output shapes the formula allows even for an invalid problem (lengths below 0 as 0), or
         None where it gives none (a per-axis tuple of the wrong length, groups below 1): what a kernel
         that accepts an invalid problem may fairly return; anything else is garbage. An empty axis
         allows two: the formula's ``(L-1)*s + 1`` for the stride-dilated input, and 0, which is what
         a dilated empty array has in XLA."""
-        axes = [spec.per_axis(value, self.dims) for value in (self.stride, self.padding, self.output_padding,
-                                                               self.dilation)]
-        if self.groups < 1 or any(len(values) != self.dims for values in axes):
+        lengths = self.formula_lengths()
+        if self.groups < 1 or lengths is None:
             return None
         per_axis = []
-        for L, k, s, p, op, d in zip(self.input_shape[-self.dims:], self.weight_shape[2:], *axes):
-            length = spec.output_length(L, k, s, p, op, d)
+        for length, L, s in zip(lengths, self.input_shape[-self.dims:], spec.per_axis(self.stride, self.dims)):
             choices = {length, length + s - 1} if L == 0 else {length}
             per_axis.append(sorted({max(0, c) for c in choices}))
         lead = ((self.input_shape[0],) if self.batched else ()) + (self.out_channels,)

@@ -13,7 +13,6 @@ import torch
 from hypothesis import event, note, reject, target
 from hypothesis.control import current_build_context
 
-from impls import spec
 from reports import expectations
 
 from . import campaign, oracles
@@ -124,11 +123,9 @@ def facts_of(problem: Problem) -> dict[str, Any]:
     facts["dims"] = problem.dims
     facts["batch"] = problem.input_shape[0] if problem.batched else None
     facts["kernel_size"] = list(problem.weight_shape[2:])
-    axes = [spec.per_axis(value, problem.dims) for value in (problem.stride, problem.padding,
-                                                              problem.output_padding, problem.dilation)]
-    if all(len(values) == problem.dims for values in axes):  # the formula's lengths, negative ones included
-        facts["output_size"] = list(spec.output_size(problem.input_shape[-problem.dims:], problem.weight_shape[2:],
-                                                     *axes))
+    lengths = problem.formula_lengths()  # negative ones included, for invalid problems
+    if lengths is not None:
+        facts["output_size"] = list(lengths)
     facts["regions"] = regions_of(problem) if problem.broken_rule is None else []
     if problem.value_kind == "special":
         facts["nonfinite_in"] = [name for name, t in zip(("input", "weight", "bias"), problem.tensors())
