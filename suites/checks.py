@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -135,6 +136,25 @@ def call(evaluation: Evaluation, tensors: Tensors | None = None) -> torch.Tensor
         raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
         raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {raised(exc)}")) from None
+
+
+class Attempt(NamedTuple):
+    """A call the implementation may refuse: it ``answered`` with ``result``, or it did not, and then
+    ``failure`` says whether it crashed or hung (no refusal) or is None (it raised: a refusal)."""
+
+    answered: bool
+    result: Any = None
+    failure: oracles.Finding | None = None
+
+
+def attempt(evaluation: Evaluation) -> Attempt:
+    """Call the implementation on a problem it may refuse (any exception)."""
+    try:
+        return Attempt(True, evaluation.case.impl.fn(*evaluation.given, **evaluation.problem.kwargs()))
+    except ContainmentError as exc:
+        return Attempt(False, failure=oracles.Finding(exc.check, str(exc)))
+    except Exception:  # noqa: BLE001  (any exception is a refusal)
+        return Attempt(False)
 
 
 def raised(exc: BaseException, limit: int = 300) -> str:
@@ -272,12 +292,9 @@ def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
     ``invalid-garbage`` (uninitialized memory, a bias broadcast into extra channels), which a rule for
     the benign ``invalid-accepted`` never matches."""
     problem = evaluation.problem
-    try:
-        y = evaluation.case.impl.fn(*evaluation.given, **problem.kwargs())
-    except ContainmentError as exc:  # a crash or a hang on invalid input is no refusal
-        return oracles.Finding(exc.check, str(exc))
-    except Exception:  # noqa: BLE001  (any exception is a refusal)
-        return None
+    answered, y, failure = attempt(evaluation)
+    if not answered:
+        return failure
     accepted = f"accepted a problem that breaks {problem.broken_rule!r} and returned"
     garbage = _garbage(evaluation, y)
     if garbage:
@@ -325,16 +342,11 @@ def outside_domain(evaluation: Evaluation) -> oracles.Finding | None:
     """A valid problem outside the implementation's declared domain: it may refuse it (any exception),
     which is what a narrower domain means; a crash or a hang is a finding, and a result it does return
     must have the formula's shape."""
-    problem = evaluation.problem
-    try:
-        y = evaluation.case.impl.fn(*evaluation.given, **problem.kwargs())
-    except ContainmentError as exc:
-        return oracles.Finding(exc.check, str(exc))
-    except Exception:  # noqa: BLE001  (a clean refusal: the declared domain)
-        evaluation.refused = True
-        return None
-    evaluation.refused = False
-    return _shape_of(y, evaluation)
+    answered, y, failure = attempt(evaluation)
+    if failure is not None:
+        return failure
+    evaluation.refused = not answered
+    return _shape_of(y, evaluation) if answered else None
 
 
 @check("inputs-unmodified", "test_inputs_unmodified", valid())
