@@ -60,6 +60,7 @@ class Run:
     progress_written: float = 0.0
     hang_shrink_seconds: float = DEFAULT_HANG_SHRINK_SECONDS
     hangs: dict[str, HangHunt] = field(default_factory=dict)  # test node id -> the hang it is shrinking
+    report: dict[str, Any] | None = None  # the merged report, once the session has written it
 
     @property
     def corpus_dir(self) -> Path | None:

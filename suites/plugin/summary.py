@@ -8,7 +8,7 @@ import os
 import pytest
 
 from reports import causes, expectations
-from reports.records import RECORD_GLOB, ReportError, merge, read_report, write_json
+from reports.records import RECORD_GLOB, merge, write_json
 from reports.render import write_documents
 
 from ..checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
@@ -56,6 +56,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "rules": {r.id: {"reason": r.reason, "link": r.link} for r in run.rules},
         "domain": domain_rows(run),
         "profile": config.getoption("hypothesis_profile", None) or os.environ.get("CONVT_PROFILE", "ci")})
+    run.report = report
     try:
         write_documents(report, run.report_dir)
     except Exception as exc:  # noqa: BLE001  (report.json is written; the documents can be redone)
@@ -89,11 +90,8 @@ def _write_domains(write, run: Run) -> None:
 
 def _write_causes(write, run: Run) -> None:
     """The unexpected discrepancies as causes, severe first (the report lists one example of each)."""
-    try:
-        found = [c for c in causes.group(read_report(run.report_dir / "report.json")["discrepancies"])
-                 if c["status"] == "unexpected"]
-    except ReportError:
-        return
+    found = [c for c in causes.group(run.report["discrepancies"]) if c["status"] == "unexpected"] if run.report \
+        else []
     for number, cause in enumerate(found, 1):
         write(f"cause {number} ({cause['severity']}, {cause['count']} found): {cause['impl']} "
               f"{'/'.join(map(str, cause['dtypes']))} {cause['check']}: {cause['message'][:100]}")
