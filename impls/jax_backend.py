@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from . import spec
-from .registry import register
+from .registry import register, register_missing
 
 NAME = "jax-cpu"
 DESCRIPTION = "jax.lax.conv_general_dilated with lhs_dilation=stride and explicit padding, CPU"
@@ -23,8 +23,8 @@ try:
     import jax
     import numpy as np
 except ImportError as exc:  # an optional extra
-    register(NAME, dtypes=_DTYPES, description=DESCRIPTION,
-             missing=f"jax not installed ({exc.name}); pip install jax")(lambda *a, **k: None)
+    register_missing(NAME, f"jax not installed ({exc.name}); pip install jax", dtypes=_DTYPES,
+                     description=DESCRIPTION)
 else:
     import functools
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 import torch
 
 from . import spec
-from .registry import register
+from .registry import register, register_missing
 
 NAME = "onnxruntime-cpu"
 # ONNX Runtime refuses output_padding >= stride ("output_padding may be too large for stride") even where
@@ -28,8 +28,8 @@ try:
     import onnxruntime
     from onnx import TensorProto, helper
 except ImportError as exc:  # an optional extra
-    register(NAME, dtypes=("float32",), description=DESCRIPTION,
-             missing=f"onnxruntime/onnx not installed ({exc.name}); pip install onnxruntime onnx")(lambda *a, **k: None)
+    register_missing(NAME, f"onnxruntime/onnx not installed ({exc.name}); pip install onnxruntime onnx",
+                     dtypes=("float32",), description=DESCRIPTION)
 else:
     onnxruntime.set_default_logger_severity(4)  # errors come back as exceptions; keep stderr quiet
     _ELEMENT = {torch.float32: TensorProto.FLOAT, torch.float16: TensorProto.FLOAT16}

@@ -17,7 +17,7 @@ from functools import lru_cache
 import torch
 
 from . import spec
-from .registry import register
+from .registry import register, register_missing
 
 NAME = "openvino-cpu"
 DESCRIPTION = "OpenVINO ConvolutionBackpropData (GroupConvolutionBackpropData for groups), CPU plugin, f32 precision"
@@ -27,8 +27,8 @@ try:
     import openvino
     import openvino.opset15 as ops
 except ImportError as exc:  # an optional extra
-    register(NAME, dtypes=("float32",), description=DESCRIPTION,
-             missing=f"openvino not installed ({exc.name}); pip install openvino")(lambda *a, **k: None)
+    register_missing(NAME, f"openvino not installed ({exc.name}); pip install openvino", dtypes=("float32",),
+                     description=DESCRIPTION)
 else:
     _CORE = []
 

@@ -194,6 +194,16 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
 ALGORITHMS = ("direct", "transform")
 
 
+def register_missing(name: str, reason: str, **declarations: Any) -> None:
+    """List an optional adapter whose package is not installed: shown with ``reason``, never run."""
+    module = sys._getframe(1).f_globals.get("__name__", "?")
+    register(name, missing=reason, registered_by=module, **declarations)(_never_run)
+
+
+def _never_run(*args: Any, **kwargs: Any) -> None:
+    raise RegistryError("an implementation whose package is missing is never run")
+
+
 def _on_devices(name: str, what: str, value: bool | Sequence[str], devices: tuple[str, ...]) -> tuple[str, ...]:
     """A per-device declaration: True (every declared device), False, or the devices named."""
     if isinstance(value, bool):

@@ -21,7 +21,7 @@ import os
 import torch
 
 from . import spec
-from .registry import register
+from .registry import register, register_missing
 
 NAME = "tensorflow-cpu"
 DESCRIPTION = "tf.nn.conv{1,2,3}d_transpose, channels last, explicit output_shape; CPU"
@@ -55,8 +55,8 @@ DOMAIN = {
 }
 
 if importlib.util.find_spec("tensorflow") is None:  # an optional extra
-    register(NAME, dtypes=_DTYPES, description=DESCRIPTION,
-             missing="tensorflow not installed; pip install tensorflow-cpu")(lambda *a, **k: None)
+    register_missing(NAME, "tensorflow not installed; pip install tensorflow-cpu", dtypes=_DTYPES,
+                     description=DESCRIPTION)
 else:
     _tf = []  # the module, once imported
 
