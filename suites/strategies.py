@@ -8,6 +8,7 @@ reached often by construction, not by luck. Unfocused draws cover the rest of th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -82,6 +83,23 @@ REGIONS: dict[str, Callable[[Problem], bool]] = {
 }
 
 
+# Strategies are built once per distinct argument and reused: Hypothesis validates every new strategy object
+# on its first draw, which cost as much as the draw itself when each example built ~25 of them.
+@functools.cache
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+@functools.cache
+def _choice(options: tuple) -> st.SearchStrategy:
+    return st.sampled_from(options)
+
+
+SEEDS = st.integers(0, 2**31 - 1)
+BOOLEANS = st.booleans()
+BLOCK_OR_ANY = st.one_of(st.sampled_from(CHANNEL_BLOCK_SIZES), st.integers(7, 33))
+
+
 def regions_of(problem: Problem) -> list[str]:
     """The bug-prone regions a valid problem lies in."""
     return [name for name, inside in REGIONS.items() if inside(problem)]
@@ -89,7 +107,7 @@ def regions_of(problem: Problem) -> list[str]:
 
 def _axis(draw: st.DrawFn, dims: int, focus: str) -> tuple[int, int, int, int, int, int]:
     """One spatial axis ``(L, k, s, p, op, d)``; the focus constrains it when it is an axis focus."""
-    ints = lambda lo, hi: draw(st.integers(lo, hi))  # noqa: E731
+    ints = lambda lo, hi: draw(_integers(lo, hi))  # noqa: E731
     lmax = MAX_LENGTH[dims]
     L, k, s, d = None, None, None, None
     if focus == "stride-dilation":
@@ -141,7 +159,7 @@ def _geometry(input_shape, weight_shape, bias, stride, padding, output_padding, 
                    output_padding=output_padding, dilation=dilation, groups=groups, dtype="float32")
 
 
-# For implementations that compile per shape (fixed_geometries=True): a few geometries that between them
+# For implementations that compile per shape (fixed_geometries): a few geometries that between them
 # lie in most bug-prone regions; each example draws one of them, with its own values (and layout).
 GEOMETRY_POOL = (
     _geometry((2, 3, 5), (3, 2, 3), True, (2,), (1,), (1,), (1,)),  # output_padding > 0, Cin != Cout
@@ -160,7 +178,7 @@ def pooled_problems(draw: st.DrawFn, dims: Sequence[int], dtype: str, value_kind
                     min_batch: int, batch: int | None | str) -> Problem:
     """A problem on one of :data:`GEOMETRY_POOL`'s geometries (batch set as asked): new values and, where
     the check asks for other layouts only, a drawn layout; every other check gets contiguous memory."""
-    template = draw(st.sampled_from([t for t in GEOMETRY_POOL if t.dims in dims]))
+    template = draw(_choice(tuple(t for t in GEOMETRY_POOL if t.dims in dims)))
     spatial_and_channels = template.input_shape[-template.dims - 1:]
     n = template.input_shape[0] if template.batched else None
     if batch != DRAWN:
@@ -168,26 +186,27 @@ def pooled_problems(draw: st.DrawFn, dims: Sequence[int], dtype: str, value_kind
     elif min_batch and (n or 0) < min_batch:
         n = min_batch
     allowed = [lay for lay in layouts if lay != "channels_last" or template.dims >= 2]
-    layout = "contiguous" if "contiguous" in allowed else draw(st.sampled_from(allowed))
+    layout = "contiguous" if "contiguous" in allowed else draw(_choice(tuple(allowed)))
     return template.replace(input_shape=((n,) if n is not None else ()) + spatial_and_channels, dtype=dtype,
-                            value_kind=value_kind, layout=layout, seed=draw(st.integers(0, 2**31 - 1)))
+                            value_kind=value_kind, layout=layout, seed=draw(SEEDS))
 
 
 @st.composite
 def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
              value_kind: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
-             batch: int | None | str = DRAWN, pool: bool = False) -> Problem:
+             batch: int | None | str = DRAWN, pool: float = 0.0) -> Problem:
     """A valid problem. ``batch`` forces a batch size (None: unbatched) unless it is ``DRAWN``;
-    ``pool``: on one of a few fixed geometries (:func:`pooled_problems`)."""
-    if pool:
+    ``pool``: the share of problems on one of a few fixed geometries (:func:`pooled_problems`)."""
+    # shrinking moves towards the pool (whose geometries are small already) and then to smaller values
+    if pool >= 1 or (pool > 0 and draw(_integers(0, 99)) < round(100 * pool)):
         return draw(pooled_problems(dims, dtype, value_kind, layouts, min_batch, batch))
-    axis_focus = draw(st.sampled_from(AXIS_FAMILY))
-    channel_focus = draw(st.sampled_from(CHANNEL_FAMILY))
-    focus = draw(st.sampled_from(OTHER_FAMILY))
+    axis_focus = draw(_choice(AXIS_FAMILY))
+    channel_focus = draw(_choice(CHANNEL_FAMILY))
+    focus = draw(_choice(OTHER_FAMILY))
     if focus == "3d" and 3 in dims:
         n_dims = 3
     else:
-        n_dims = draw(st.sampled_from(sorted(dims)))
+        n_dims = draw(_choice(tuple(sorted(dims))))
     # Many channels need small axes to fit the work cap; a 1x1 fast path needs k=1 on every axis.
     rest = "channel-blocks" if channel_focus == "channel-blocks" else OTHER_AXES.get(axis_focus, "free")
     first = "channel-blocks" if axis_focus == "free" and channel_focus == "channel-blocks" else axis_focus
@@ -205,25 +224,32 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
     elif focus == "unbatched":
         n = None
     elif channel_focus == "channel-blocks":
-        n = draw(st.sampled_from([1, None])) if min_batch <= 1 else min_batch
+        n = draw(_choice((1, None))) if min_batch <= 1 else min_batch
     else:
-        n = draw(st.one_of(st.integers(max(1, min_batch), 3), st.just(0) if min_batch == 0 else st.nothing(),
-                           st.none()))
+        n = draw(_batch_sizes(min_batch))
     budget = MAX_OUTPUT_ELEMENTS // (per_channel * max(n or 1, 1))
     groups, cin_g, cout_g = _channels(draw, channel_focus, budget)
     allowed = [lay for lay in layouts if lay != "channels_last" or n_dims >= 2]
     if focus == "channels-last-size1" and "channels_last" in allowed:
         layout = "channels_last"
-        groups, cin_g, cout_g = 1, *draw(st.sampled_from([(1, cout_g), (cin_g, 1)]))
+        groups, cin_g, cout_g = 1, *draw(_choice(((1, cout_g), (cin_g, 1))))
     elif focus == "odd-layout" and set(allowed) - {"contiguous", "channels_last"}:
-        layout = draw(st.sampled_from([lay for lay in allowed if lay not in ("contiguous", "channels_last")]))
+        layout = draw(_choice(tuple(lay for lay in allowed if lay not in ("contiguous", "channels_last"))))
     else:
-        layout = draw(st.sampled_from(allowed))
+        layout = draw(_choice(tuple(allowed)))
     cin = groups * cin_g
     input_shape = ((cin,) if n is None else (n, cin)) + L
-    return Problem(input_shape=input_shape, weight_shape=(cin, cout_g) + k, bias=draw(st.booleans()),
+    return Problem(input_shape=input_shape, weight_shape=(cin, cout_g) + k, bias=draw(BOOLEANS),
                    stride=s, padding=p, output_padding=op, dilation=d, groups=groups, dtype=dtype,
-                   value_kind=value_kind, layout=layout, seed=draw(st.integers(0, 2**31 - 1)))
+                   value_kind=value_kind, layout=layout, seed=draw(SEEDS))
+
+
+@functools.cache
+def _batch_sizes(min_batch: int) -> st.SearchStrategy[int | None]:
+    """A batch of 1-3 (at least ``min_batch``), 0 (where allowed) or none (unbatched), a third each;
+    shrinking moves towards a batch of 1."""
+    sizes = tuple(range(max(1, min_batch), 4))
+    return st.sampled_from(sizes + ((0,) * len(sizes) if min_batch == 0 else ()) + (None,) * len(sizes))
 
 
 def _channels(draw: st.DrawFn, focus: str, budget: int) -> tuple[int, int, int]:
@@ -234,15 +260,15 @@ def _channels(draw: st.DrawFn, focus: str, budget: int) -> tuple[int, int, int]:
     elif focus == "depthwise":
         g_lo, cin_hi = 2, 1
     elif focus == "channel-blocks":
-        groups = draw(st.integers(1, 2)) if budget >= 2 else 1
-        blocks = st.sampled_from(CHANNEL_BLOCK_SIZES)
+        groups = draw(_integers(1, 2)) if budget >= 2 else 1
         cap = max(budget // groups, 1)  # output channels per group that fit the work cap
-        cout_g = draw(blocks.filter(lambda c: c <= cap)) if cap >= 7 else draw(st.integers(1, cap))
-        return groups, draw(st.one_of(blocks, st.integers(7, 33))), cout_g
+        fitting = tuple(c for c in CHANNEL_BLOCK_SIZES if c <= cap)
+        cout_g = draw(_choice(fitting)) if cap >= 7 else draw(_integers(1, cap))
+        return groups, draw(BLOCK_OR_ANY), cout_g
     assume(g_lo * cout_lo <= budget)
-    groups = draw(st.integers(g_lo, min(4, budget // cout_lo)))
-    cin_g = draw(st.integers(cin_lo, cin_hi))
-    cout_g = draw(st.integers(cout_lo, min(4, budget // groups)))
+    groups = draw(_integers(g_lo, min(4, budget // cout_lo)))
+    cin_g = draw(_integers(cin_lo, cin_hi))
+    cout_g = draw(_integers(cout_lo, min(4, budget // groups)))
     if focus == "cin-ne-cout":
         assume(cin_g != cout_g)
     return groups, cin_g, cout_g
@@ -403,7 +429,7 @@ def within_domain(draw: st.DrawFn, drawn: st.SearchStrategy[Problem], unmet: Cal
 @st.composite
 def invalid_problem_sets(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "float32",
                          rules: int = 4, among: Sequence[str] = tuple(INVALID_RULES),
-                         pool: bool = False) -> list[Problem]:
+                         pool: float = 0.0) -> list[Problem]:
     """``rules`` problems, each breaking a different validity rule (of those named in ``among``) of one
     valid base problem. Checking several rules per example makes even a 30-example run meet every
     rule with high probability."""
