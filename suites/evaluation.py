@@ -33,7 +33,8 @@ class Evaluation:
 
     @cached_property
     def given(self) -> Tensors:
-        return self.problem.materialize(self.case.device)
+        # copies of the values: the implementation must not be able to change what the reference sees
+        return self.problem.materialize(self.case.device, values=self.values)
 
     @cached_property
     def geometry(self) -> spec.Geometry:
@@ -41,7 +42,12 @@ class Evaluation:
 
     @cached_property
     def y_ref(self) -> torch.Tensor:
-        return reference(*self.values, **self.problem.kwargs())
+        x, w, b = self.values
+        if b is None:
+            return reference(x, w, None, **self.problem.kwargs())
+        # the same float64 addition the reference makes last, on the sum it already computed
+        return self.y_ref_without_bias + b.to(self.y_ref_without_bias.dtype).reshape(
+            (-1,) + (1,) * self.problem.dims)
 
     @cached_property
     def y_ref_without_bias(self) -> torch.Tensor | None:

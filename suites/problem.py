@@ -152,10 +152,11 @@ class Problem:
             x, w, b = _inject_non_finite((x, w, b), generator)
         return Tensors(x, w.expand(self.weight_shape).contiguous(), b)
 
-    def materialize(self, device: str = "cpu", layout: str | None = None) -> Tensors:
-        """The tensors an implementation receives: the values of :meth:`tensors`, on ``device``, in
-        the problem's memory layout (or in ``layout``: the same values, other memory)."""
-        x, w, b = (t if t is None else t.to(device) for t in self.tensors())
+    def materialize(self, device: str = "cpu", layout: str | None = None, values: Tensors | None = None) -> Tensors:
+        """The tensors an implementation receives: the values of :meth:`tensors` (copies of ``values``,
+        where they were already computed), on ``device``, in the problem's memory layout (or in
+        ``layout``: the same values, other memory)."""
+        x, w, b = (t if t is None else t.to(device, copy=values is not None) for t in values or self.tensors())
         return Tensors(*_lay_out(x, w, layout or self.layout), b)
 
     # -- what the gradient checks differentiate with ------------------------------------------
@@ -210,7 +211,10 @@ class Problem:
         w = w.expand(self.weight_shape).contiguous()
         b = _integers((self.out_channels,), span, self.dtype, generator) if self.bias else None
         limit = EXACT_INTEGER_LIMIT[self.dtype]
-        while x.count_nonzero() and magnitude(Tensors(x, w, b), self).max().item() > limit:
+        # No partial sum can pass |x|max * |w|max * (terms per element) + |b|max: when that is below the
+        # limit (float32 and float64 always), the magnitudes need not be computed at all.
+        largest = _largest(x) * _largest(w) * _most_terms(self) + _largest(b)
+        while largest > limit and x.count_nonzero() and magnitude(Tensors(x, w, b), self).max().item() > limit:
             x = _thin(x, generator)
         return Tensors(x, w, b)
 
@@ -223,9 +227,32 @@ def magnitude(tensors: Tensors, problem: Problem) -> torch.Tensor:
 
 
 def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
-    """``K``: how many terms the definition sums into each element (+1 with a bias), float64."""
-    ones = [None if t is None else torch.ones(t.shape, dtype=torch.float64) for t in tensors]
-    return reference(*ones, **problem.kwargs())
+    """``K``: how many terms the definition sums into each element (+1 with a bias), float64. The
+    count of ``(input index, tap)`` pairs is a product over axes (times ``Cin/groups``), so it is built
+    from one short count per axis instead of a convolution of ones."""
+    geometry = problem.geometry()
+    K = torch.full((), float(geometry.in_channels_per_group), dtype=torch.float64)
+    for L, k, s, p, d, length in zip(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding,
+                                     geometry.dilation, geometry.output_size):
+        on_axis = [0] * length
+        for landing in (i * s + t * d - p for i in range(L) for t in range(k)):
+            if 0 <= landing < length:
+                on_axis[landing] += 1
+        K = K.unsqueeze(-1) * torch.tensor(on_axis, dtype=torch.float64)
+    if tensors[2] is not None:  # the bias
+        K = K + 1
+    return K.expand(geometry.output_shape)
+
+
+def _most_terms(problem: Problem) -> int:
+    """An upper bound of the products summed into one output element: every tap of every input
+    channel of the group."""
+    return problem.weight_shape[0] // max(problem.groups, 1) * math.prod(problem.weight_shape[2:])
+
+
+def _largest(t: torch.Tensor | None) -> float:
+    """The largest magnitude (as :func:`magnitude` measures it) in ``t``, 0 for none."""
+    return _abs(t).max().item() if t is not None and t.numel() else 0.0
 
 
 def _abs(t: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import impls
+from impls.naive import reference
+from suites.case import Case
+from suites.evaluation import Evaluation
 from suites.oracles import bits
 from suites.problem import EXACT_INTEGER_LIMIT, Problem, magnitude
 from suites.strategies import problems
@@ -37,13 +43,28 @@ def test_layouts_keep_the_values(problem):
         assert given_tensors.weight.stride(0) == 0
 
 
-@settings(max_examples=80)
-@given(problem=problems(dtype="bfloat16", value_kind="int"))
-def test_integer_values_keep_every_partial_sum_exact(problem):
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32", "complex64"])
+@settings(max_examples=40)
+@given(data=st.data())
+def test_integer_values_keep_every_partial_sum_exact(dtype, data):
+    problem = data.draw(problems(dtype=dtype, value_kind="int"))
     tensors = problem.tensors()
     M = magnitude(tensors, problem)
-    assert M.numel() == 0 or M.max().item() <= EXACT_INTEGER_LIMIT["bfloat16"]
-    assert torch.equal(tensors.input, tensors.input.round())
+    assert M.numel() == 0 or M.max().item() <= EXACT_INTEGER_LIMIT[dtype]
+    assert torch.equal(tensors.input, tensors.input.real.round() + (1j * tensors.input.imag.round()
+                                                                       if dtype.startswith("complex") else 0))
+
+
+@settings(max_examples=40)
+@given(problem=problems(dtype="float64", value_kind="real"))
+def test_an_evaluation_holds_the_definition_and_gives_copies(problem):
+    evaluation = Evaluation(Case(impls.get("naive"), "cpu", "float64"), problem)
+    assert torch.equal(bits(evaluation.y_ref), bits(reference(*problem.tensors(), **problem.kwargs())))
+    for value, given_tensor in zip(evaluation.values, evaluation.given):
+        if value is not None and value.numel():
+            first = (0,) * value.dim()
+            given_tensor[first] = 1e300  # a kernel that writes into its input does not move the reference
+            assert value[first].item() != 1e300
 
 
 def test_describe_is_one_compact_line():

@@ -36,3 +36,11 @@ def test_complex_reference_matches_autograd_of_convolution(problem):
     scale = reference(x.abs(), w.abs(), None if b is None else b.abs(), **problem.kwargs())
     K = term_count((x, w, b), problem)
     assert torch.all((got - expected).abs() <= 8 * K * 2.0**-53 * scale + 1e-300)
+
+
+@settings(max_examples=100)
+@given(problem=problems(dtype="float64", value_kind="real"))
+def test_term_count_is_the_convolution_of_ones(problem):
+    # K is built per axis; the definition applied to all-ones tensors counts the same terms
+    ones = [None if t is None else torch.ones(t.shape, dtype=torch.float64) for t in problem.tensors()]
+    assert torch.equal(term_count(problem.tensors(), problem), reference(*ones, **problem.kwargs()))
