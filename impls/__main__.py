@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':26} may use a transform algorithm (FFT/Winograd) for {', '.join(transforms)}")
         entry = ("shapes only" if impl.shape_only else "module class" if impl.extra.get("module_classes")
                  else "function")
-        pooled = "; fixed geometries (compiles per shape)" if impl.fixed_geometries else ""
+        pooled = _pooled(impl.fixed_geometries)
         print(f"{'':26} entry: {entry}; grad on={impl.grad or 'none'} double backward on="
               f"{impl.double_backward or 'none'}{pooled}")
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
@@ -41,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':26} domain: needs {requirement}")
         print(f"{'':26} {impl.description}")
     return 0
+
+
+def _pooled(share: float) -> str:
+    """How much of an implementation's checking reuses fixed geometries, for the listing."""
+    if not share:
+        return ""
+    on = "fixed geometries" if share == 1 else f"{share:.0%} of examples on fixed geometries"
+    return f"; {on} (compiles per shape)"
 
 
 if __name__ == "__main__":

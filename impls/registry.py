@@ -57,7 +57,8 @@ class Implementation:
     grad: tuple[str, ...] = ()  # devices on which autograd differentiates it (its backward is checked)
     double_backward: tuple[str, ...] = ()  # devices on which its backward is differentiable in turn
     shape_only: bool = False  # computes shapes, not values (meta kernels, FakeTensor): no value check applies
-    fixed_geometries: bool = False  # compiles per shape: checked on a few fixed geometries, values varying
+    # compiles per shape: the share of examples drawn on a few fixed geometries, values varying (1: all)
+    fixed_geometries: float = 0.0
     # what it supports beyond dims and dtypes: (requirement, predicate over a problem), True where supported
     domain: tuple[tuple[str, DomainPredicate], ...] = ()
     description: str = ""
@@ -128,7 +129,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
              double_backward: bool | Sequence[str] = False, shape_only: bool = False,
-             fixed_geometries: bool = False, domain: dict[str, DomainPredicate] | None = None,
+             fixed_geometries: bool | float = False, domain: dict[str, DomainPredicate] | None = None,
              description: str = "",
              missing: str | None = None, registered_by: str | None = None,
              **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
@@ -145,7 +146,9 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     gradient checks run; ``double_backward``: that backward is differentiable too. ``shape_only``: it
     returns tensors without values (the meta device, FakeTensor), so only the shape and error checks
     apply. ``fixed_geometries``: each new shape costs a compilation (``torch.compile``, XLA), so the
-    checks draw from a few fixed geometries while values (and, for the layout check, layouts) vary.
+    checks draw from a few fixed geometries while values (and, for the layout check, layouts) vary:
+    True for every example, or the share of examples (0.8: the other fifth draws a new geometry, so the
+    search still reaches every region while most calls reuse a compiled shape).
     ``domain`` maps a requirement (``"groups == 1"``) to a predicate that is True for the problems
     it supports, for what a framework serves beyond dims and dtypes; the predicate gets the problem
     (``dims``, ``input_shape``, ``weight_shape``, ``bias``, per-axis ``stride``, ``padding``,
@@ -163,6 +166,10 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     grad_t = _on_devices(name, "grad", grad, devices_t)
     double_t = _on_devices(name, "double_backward", double_backward, devices_t)
     domain_t = _domain(name, domain or {})
+    pooled = float(fixed_geometries)
+    if not 0.0 <= pooled <= 1.0:
+        raise RegistryError(f"implementation {name!r}: fixed_geometries must be True, False or a share between 0 "
+                            f"and 1, got {fixed_geometries!r}")
     if not set(double_t) <= set(grad_t):
         raise RegistryError(f"implementation {name!r}: double_backward needs grad on the same devices")
     accumulation = _dtype_map(name, "accumulation", accumulation or {})
@@ -184,7 +191,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
         _BY_MODULE.setdefault(module, set()).add(name)
         _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
                                          accumulation, products, algorithms, grad_t, double_t, shape_only,
-                                         fixed_geometries, domain_t, description,
+                                         pooled, domain_t, description,
                                          source, module, missing, dict(extra))
         return fn
 
