@@ -126,15 +126,15 @@ def main() -> None:
 
 def frameworks(builtin: impls.Implementation, examples: int, repeats: int) -> None:
     """The exact and bound oracles on each installed third-party framework beside the built-in, in-process,
-    with each framework's share of examples on fixed (already compiled) geometries."""
+    with each framework's weight of examples on fixed (already compiled) geometries."""
     extras = [impl for impl in impls.available() if impl.extra.get("third_party") and "float32" in impl.dtypes]
-    print("\n| implementation | examples on fixed geometries | exact examples/s | its implementation ms | "
+    print("\n| implementation | fixed-geometry weight | exact examples/s | its implementation ms | "
           "bound examples/s | its implementation ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for impl in [builtin] + extras:
         per_oracle(impl, "exact", 5)  # import and first-call costs are not the harness's
         exact, bound = best(impl, "exact", examples, repeats), best(impl, "bound", examples, repeats)
-        print(f"| {impl.name} | {impl.fixed_geometries:.0%} | {exact.per_second:.0f} | {exact.calling:.2f} | "
+        print(f"| {impl.name} | {impl.fixed_geometries:g} | {exact.per_second:.0f} | {exact.calling:.2f} | "
               f"{bound.per_second:.0f} | {bound.calling:.2f} |", flush=True)
 
 

@@ -47,7 +47,7 @@ def _pooled(share: float) -> str:
     """How much of an implementation's checking reuses fixed geometries, for the listing."""
     if not share:
         return ""
-    on = "fixed geometries" if share == 1 else f"{share:.0%} of examples on fixed geometries"
+    on = "fixed geometries" if share == 1 else f"fixed geometries weighted {share:g} against new ones"
     return f"; {on} (compiles per shape)"
 
 

@@ -57,7 +57,7 @@ class Implementation:
     grad: tuple[str, ...] = ()  # devices on which autograd differentiates it (its backward is checked)
     double_backward: tuple[str, ...] = ()  # devices on which its backward is differentiable in turn
     shape_only: bool = False  # computes shapes, not values (meta kernels, FakeTensor): no value check applies
-    # compiles per shape: the share of examples drawn on a few fixed geometries, values varying (1: all)
+    # compiles per shape: the weight of drawing an example on a few fixed geometries, values varying (1: all)
     fixed_geometries: float = 0.0
     # what it supports beyond dims and dtypes: (requirement, predicate over a problem), True where supported
     domain: tuple[tuple[str, DomainPredicate], ...] = ()
@@ -147,8 +147,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     returns tensors without values (the meta device, FakeTensor), so only the shape and error checks
     apply. ``fixed_geometries``: each new shape costs a compilation (``torch.compile``, XLA), so the
     checks draw from a few fixed geometries while values (and, for the layout check, layouts) vary:
-    True for every example, or the share of examples (0.8: the other fifth draws a new geometry, so the
-    search still reaches every region while most calls reuse a compiled shape).
+    True for every example, or the weight of a fixed geometry against a new one (0.8: most examples
+    reuse a compiled shape, the others draw a new geometry, so the search still reaches every region).
     ``domain`` maps a requirement (``"groups == 1"``) to a predicate that is True for the problems
     it supports, for what a framework serves beyond dims and dtypes; the predicate gets the problem
     (``dims``, ``input_shape``, ``weight_shape``, ``bias``, per-axis ``stride``, ``padding``,

@@ -196,7 +196,7 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
              value_kind: str = "real", layouts: Sequence[str] = LAYOUTS, min_batch: int = 0,
              batch: int | None | str = DRAWN, pool: float = 0.0) -> Problem:
     """A valid problem. ``batch`` forces a batch size (None: unbatched) unless it is ``DRAWN``;
-    ``pool``: the share of problems on one of a few fixed geometries (:func:`pooled_problems`)."""
+    ``pool``: the weight of a problem on one of a few fixed geometries (:func:`pooled_problems`); 1: all."""
     # shrinking moves towards the pool (whose geometries are small already) and then to smaller values
     if pool >= 1 or (pool > 0 and draw(_integers(0, 99)) < round(100 * pool)):
         return draw(pooled_problems(dims, dtype, value_kind, layouts, min_batch, batch))

@@ -76,6 +76,8 @@ def test_registration_checks_its_declaration():
         impls.register("bad-device", devices=("tpu",))(lambda *a: None)
     with pytest.raises(RegistryError, match="already registered"):
         impls.register("naive")(lambda *a: None)
+    with pytest.raises(RegistryError, match="fixed_geometries"):
+        impls.register("bad-share", fixed_geometries=1.5)(lambda *a: None)
 
 
 def test_a_plugin_that_kills_the_interpreter_on_import_is_one_line_naming_it(tmp_path: Path, gate):

@@ -13,7 +13,7 @@ from suites.case import Case
 from suites.evaluation import Evaluation
 from suites.oracles import bits
 from suites.problem import EXACT_INTEGER_LIMIT, Problem, magnitude
-from suites.strategies import problems
+from suites.strategies import GEOMETRY_POOL, problems
 
 
 @given(problem=problems())
@@ -71,3 +71,16 @@ def test_describe_is_one_compact_line():
     problem = Problem((2, 4, 5, 7), (4, 3, 3, 3), True, (2, 1), (1, 0), (1, 0), (1, 2), 2, "float32")
     assert problem.describe() == ("2d n2 c4->6 g2 L5x7 k3x3 s2x1 p1x0 op1x0 d1x2 bias float32 real "
                                   "contiguous seed=0")
+
+
+def test_a_share_of_fixed_geometries_still_draws_new_ones():
+    geometries = {template.replace(seed=0, dtype="float32").weight_shape for template in GEOMETRY_POOL}
+    drawn = []
+
+    @settings(max_examples=200, derandomize=True, database=None)
+    @given(problem=problems(pool=0.5))
+    def collect(problem):
+        drawn.append(problem.weight_shape in geometries)
+
+    collect()
+    assert 0.25 < sum(drawn) / len(drawn) < 0.75
