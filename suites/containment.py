@@ -27,6 +27,12 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Generous on purpose: a slow but correct kernel on a large corpus problem (192 channels, 5x5 taps) under
 # a loaded machine must never be reported as hanging; set --call-timeout lower to shrink hangs faster.
 DEFAULT_CALL_TIMEOUT = 60.0
+# Once a worker has answered, a call gets ADAPTIVE_MARGIN times the time its answers predict (the slowest
+# answer, or the largest problem's time scaled up to this problem's products, whichever is longer), never
+# less than ADAPTIVE_FLOOR nor more than the full limit: a hang is found in seconds, and a correct call
+# would have to run 50 times slower than anything seen (and past 10 s) to be taken for one.
+ADAPTIVE_MARGIN = 50.0
+ADAPTIVE_FLOOR = 10.0
 # Starting a worker (forking, importing the plugins) is not part of any call: it has its own limit.
 START_TIMEOUT = 120.0
 # Once a hang is found, Hypothesis shrinks it by trying smaller problems; each still-hanging candidate
@@ -179,13 +185,21 @@ class ContainedCall:
         self.process: Any = None
         self.connection: Connection | None = None
         self.slowest = 0.0  # the longest a call has taken and still answered
+        self.largest = (1, 0.0)  # (products, seconds) of the largest problem answered (the longest, on ties)
+        self.warm = False  # the current worker has answered a call (its first may import or compile)
         self.shrinking_a_hang = False  # set while Hypothesis shrinks a timeout: the short limit applies
 
-    def limit(self) -> float:
-        """The per-call limit now: the full one, or the short one while a hang is being shrunk."""
-        if not self.shrinking_a_hang:
-            return self.timeout
-        return min(self.timeout, max(HANG_SHRINK_FLOOR, 20 * self.slowest))
+    def limit(self, products: int = 1) -> float:
+        """The per-call limit for a call that forms ``products`` products: the full one until the worker
+        has answered, then the adaptive one (see ADAPTIVE_MARGIN); while a hang is being shrunk, at most
+        the short one."""
+        limit = self.timeout
+        if self.warm:
+            predicted = max(self.slowest, self.largest[1] * products / self.largest[0])
+            limit = min(limit, max(ADAPTIVE_FLOOR, ADAPTIVE_MARGIN * predicted))
+        if self.shrinking_a_hang:
+            limit = min(limit, max(HANG_SHRINK_FLOOR, 20 * self.slowest))
+        return limit
 
     def _start(self) -> None:
         _ensure_forkserver()
@@ -194,7 +208,7 @@ class ContainedCall:
                                                              torch.get_num_threads()), daemon=True)
         self.process.start()
         child.close()
-        self.connection = parent
+        self.connection, self.warm = parent, False
         if not parent.poll(START_TIMEOUT):
             self._stop()
             raise Crashed(f"{self.name}'s process did not start within {START_TIMEOUT:g} s")
@@ -227,12 +241,17 @@ class ContainedCall:
                 self._stop()
                 self._start()
             self.connection.send((procedure, _pack(args), _pack(kwargs)))
-            started, limit = time.monotonic(), self.limit()
+            products = _products(args)
+            started, limit = time.monotonic(), self.limit(products)
             if not self.connection.poll(limit):
                 self._stop()
-                raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit)")
+                raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit"
+                               f"{'' if limit == self.timeout else ' for this problem'})")
             reply = self.connection.recv()
-            self.slowest = max(self.slowest, time.monotonic() - started)
+            took = time.monotonic() - started
+            if self.warm:  # a worker's first answer may include imports and initialization
+                self.largest = max(self.largest, (products, took))
+            self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
         if reply[0] == "raised":
@@ -246,6 +265,17 @@ class ContainedCall:
                     with torch.no_grad():
                         original.copy_(after)
         return _unpack(result)
+
+
+def _products(args: tuple) -> int:
+    """How many products a transposed convolution of these arguments forms: input elements times the
+    taps and output channels each one meets (the first two tensors are the input and the weight, for
+    the forward call and the gradient procedures alike)."""
+    tensors = _tensors_in(args)
+    if len(tensors) < 2:
+        return 1
+    x, w = tensors[:2]
+    return max(1, x.numel()) * max(1, w[0].numel() if w.dim() and w.shape[0] else 1)
 
 
 def _tensors_in(value: Any, kind: type = torch.Tensor, cpu_only: bool = False) -> list:

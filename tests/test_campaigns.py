@@ -13,10 +13,12 @@ import sys
 import time
 
 import pytest
+import torch
 
 from reports.records import read_report
 from suites.__main__ import main as suites_main
 from suites.campaign import Progress
+from suites.containment import ADAPTIVE_FLOOR, ContainedCall, _products
 
 from .conftest import PLANTED, ROOT
 
@@ -123,6 +125,23 @@ def test_shrinking_a_hang_is_capped_and_the_hang_still_reported(tmp_path, gate):
     # run's own start and end; uncapped, shrinking goes on through dozens of 3 s timeouts
     assert took < 60, took
     assert "not minimized: shrinking a hang stopped after 4 s" in hang["summary"] or "within 3 s" in hang["summary"]
+
+
+def test_the_per_call_limit_adapts_to_the_problem_and_the_observed_speed():
+    call = ContainedCall("plugin", [], timeout=60)
+    assert call.limit(10) == 60  # nothing answered yet: a first call may import or compile
+    # answered: at worst 0.02 s, and 0.01 s for its largest problem of 10,000 products
+    call.warm, call.slowest, call.largest = True, 0.02, (10_000, 0.01)
+    assert call.limit(1_000) == ADAPTIVE_FLOOR  # a small problem: found hanging after the floor
+    assert call.limit(1_000_000) == pytest.approx(50 * 0.01 * 100)  # 100x the largest: 50x its scaled time
+    assert call.limit(10**9) == 60  # never past --call-timeout
+    call.slowest = 0.5  # a slow answer (a compilation, say) raises every limit
+    assert call.limit(1_000) == 25
+    call.shrinking_a_hang = True
+    assert call.limit(10**9) == 10  # shrinking: the short limit, 20x the slowest answer
+    x, w = torch.zeros(2, 3, 5), torch.zeros(3, 4, 2)
+    assert _products((x, w, None)) == 30 * 8  # each input element meets 4 output channels x 2 taps
+    assert _products(((x, w, None), {}, torch.zeros(2, 4, 6))) == 30 * 8  # a gradient procedure's arguments
 
 
 def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
