@@ -42,7 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run implementations in worker processes, so crashes and hangs become findings "
                          "(default: plugins, i.e. plugin modules and the third-party framework adapters)")
     group.addoption("--call-timeout", type=float, default=DEFAULT_CALL_TIMEOUT, metavar="SECONDS",
-                    help=f"per-call time limit of a contained implementation (default {DEFAULT_CALL_TIMEOUT:g})")
+                    help="the most a contained implementation's call may take (default "
+                         f"{DEFAULT_CALL_TIMEOUT:g}); once it has answered, calls get an adaptive limit "
+                         "below this, at least 10 s")
     group.addoption("--hang-shrink-seconds", type=float, default=DEFAULT_HANG_SHRINK_SECONDS, metavar="SECONDS",
                     help="how long one test may shrink a hang before it is reported as found, unminimized "
                          f"(default {DEFAULT_HANG_SHRINK_SECONDS:g})")
