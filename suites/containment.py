@@ -27,7 +27,7 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Generous on purpose: a slow but correct kernel on a large corpus problem (192 channels, 5x5 taps) under
 # a loaded machine must never be reported as hanging; set --call-timeout lower to shrink hangs faster.
 DEFAULT_CALL_TIMEOUT = 60.0
-# Once a worker has answered, a call gets ADAPTIVE_MARGIN times the time its answers predict (the slowest
+# Once a worker has answered, a call gets ADAPTIVE_MARGIN times the time warm answers predict (the slowest
 # answer, or the largest problem's time scaled up to this problem's products, whichever is longer), never
 # less than ADAPTIVE_FLOOR nor more than the full limit: a hang is found in seconds, and a correct call
 # would have to run 50 times slower than anything seen (and past 10 s) to be taken for one.
@@ -185,7 +185,9 @@ class ContainedCall:
         self.process: Any = None
         self.connection: Connection | None = None
         self.slowest = 0.0  # the longest a call has taken and still answered
-        self.largest = (1, 0.0)  # (products, seconds) of the largest problem answered (the longest, on ties)
+        # what warm workers' answers took (a worker's first answer may include imports and initialization):
+        self.slowest_warm = 0.0  # the longest
+        self.largest = (1, 0.0)  # (products, seconds) of the largest problem (the longest, on ties)
         self.warm = False  # the current worker has answered a call (its first may import or compile)
         self.shrinking_a_hang = False  # set while Hypothesis shrinks a timeout: the short limit applies
 
@@ -195,7 +197,7 @@ class ContainedCall:
         the short one."""
         limit = self.timeout
         if self.warm:
-            predicted = max(self.slowest, self.largest[1] * products / self.largest[0])
+            predicted = max(self.slowest_warm, self.largest[1] * products / self.largest[0])
             limit = min(limit, max(ADAPTIVE_FLOOR, ADAPTIVE_MARGIN * predicted))
         if self.shrinking_a_hang:
             limit = min(limit, max(HANG_SHRINK_FLOOR, 20 * self.slowest))
@@ -249,8 +251,8 @@ class ContainedCall:
                                f"{'' if limit == self.timeout else ' for this problem'})")
             reply = self.connection.recv()
             took = time.monotonic() - started
-            if self.warm:  # a worker's first answer may include imports and initialization
-                self.largest = max(self.largest, (products, took))
+            if self.warm:
+                self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
             self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None

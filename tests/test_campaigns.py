@@ -131,11 +131,11 @@ def test_the_per_call_limit_adapts_to_the_problem_and_the_observed_speed():
     call = ContainedCall("plugin", [], timeout=60)
     assert call.limit(10) == 60  # nothing answered yet: a first call may import or compile
     # answered: at worst 0.02 s, and 0.01 s for its largest problem of 10,000 products
-    call.warm, call.slowest, call.largest = True, 0.02, (10_000, 0.01)
+    call.warm, call.slowest_warm, call.largest = True, 0.02, (10_000, 0.01)
     assert call.limit(1_000) == ADAPTIVE_FLOOR  # a small problem: found hanging after the floor
     assert call.limit(1_000_000) == pytest.approx(50 * 0.01 * 100)  # 100x the largest: 50x its scaled time
     assert call.limit(10**9) == 60  # never past --call-timeout
-    call.slowest = 0.5  # a slow answer (a compilation, say) raises every limit
+    call.slowest_warm = call.slowest = 0.5  # a slow answer (a compilation, say) raises every limit
     assert call.limit(1_000) == 25
     call.shrinking_a_hang = True
     assert call.limit(10**9) == 10  # shrinking: the short limit, 20x the slowest answer
