@@ -33,8 +33,11 @@ DEFAULT_CALL_TIMEOUT = 60.0
 # would have to run 50 times slower than anything seen (and past 10 s) to be taken for one.
 ADAPTIVE_MARGIN = 50.0
 ADAPTIVE_FLOOR = 10.0
-# Starting a worker (forking, importing the plugins) is not part of any call: it has its own limit.
+# Starting a worker (forking, importing the plugins) is not part of any call: it has its own limit, and a
+# start that misses it is tried once more before the call counts as a crash (a child forked from a fork
+# server whose preloaded frameworks run threads can, rarely, deadlock before it runs a line).
 START_TIMEOUT = 120.0
+START_ATTEMPTS = 2
 # Once a hang is found, Hypothesis shrinks it by trying smaller problems; each still-hanging candidate
 # costs a whole per-call limit. While shrinking, a candidate counts as hanging after this floor or 20x
 # the slowest answer the implementation has given, whichever is longer (the final replay of the
@@ -186,17 +189,18 @@ class ContainedCall:
         self.connection: Connection | None = None
         self.slowest = 0.0  # the longest a call has taken and still answered
         # what warm workers' answers took (a worker's first answer may include imports and initialization):
+        self.warm_answers = 0
         self.slowest_warm = 0.0  # the longest
         self.largest = (1, 0.0)  # (products, seconds) of the largest problem (the longest, on ties)
         self.warm = False  # the current worker has answered a call (its first may import or compile)
         self.shrinking_a_hang = False  # set while Hypothesis shrinks a timeout: the short limit applies
 
     def limit(self, products: int = 1) -> float:
-        """The per-call limit for a call that forms ``products`` products: the full one until the worker
-        has answered, then the adaptive one (see ADAPTIVE_MARGIN); while a hang is being shrunk, at most
-        the short one."""
+        """The per-call limit for a call that forms ``products`` products: the full one for a worker's first
+        call and until a warm worker has answered once, then the adaptive one (see ADAPTIVE_MARGIN); while
+        a hang is being shrunk, at most the short one."""
         limit = self.timeout
-        if self.warm:
+        if self.warm and self.warm_answers:
             predicted = max(self.slowest_warm, self.largest[1] * products / self.largest[0])
             limit = min(limit, max(ADAPTIVE_FLOOR, ADAPTIVE_MARGIN * predicted))
         if self.shrinking_a_hang:
@@ -205,16 +209,18 @@ class ContainedCall:
 
     def _start(self) -> None:
         _ensure_forkserver()
-        parent, child = _CONTEXT.Pipe()
-        self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name,
-                                                             torch.get_num_threads()), daemon=True)
-        self.process.start()
-        child.close()
-        self.connection, self.warm = parent, False
-        if not parent.poll(START_TIMEOUT):
+        for _ in range(START_ATTEMPTS):
+            parent, child = _CONTEXT.Pipe()
+            self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name,
+                                                                 torch.get_num_threads()), daemon=True)
+            self.process.start()
+            child.close()
+            self.connection, self.warm = parent, False
+            if parent.poll(START_TIMEOUT):
+                parent.recv()  # "ready"; EOFError if it died importing (a crash)
+                return
             self._stop()
-            raise Crashed(f"{self.name}'s process did not start within {START_TIMEOUT:g} s")
-        parent.recv()  # "ready"; EOFError if it died importing (a crash)
+        raise Crashed(f"{self.name}'s process did not start within {START_TIMEOUT:g} s ({START_ATTEMPTS} attempts)")
 
     def _stop(self) -> int | None:
         if self.process is not None:
@@ -253,6 +259,7 @@ class ContainedCall:
             took = time.monotonic() - started
             if self.warm:
                 self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
+                self.warm_answers += 1
             self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None

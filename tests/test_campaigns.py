@@ -15,7 +15,9 @@ import time
 import pytest
 import torch
 
+import impls
 from reports.records import read_report
+from suites import containment
 from suites.__main__ import main as suites_main
 from suites.campaign import Progress
 from suites.containment import ADAPTIVE_FLOOR, ContainedCall, _products
@@ -130,8 +132,10 @@ def test_shrinking_a_hang_is_capped_and_the_hang_still_reported(tmp_path, gate):
 def test_the_per_call_limit_adapts_to_the_problem_and_the_observed_speed():
     call = ContainedCall("plugin", [], timeout=60)
     assert call.limit(10) == 60  # nothing answered yet: a first call may import or compile
-    # answered: at worst 0.02 s, and 0.01 s for its largest problem of 10,000 products
-    call.warm, call.slowest_warm, call.largest = True, 0.02, (10_000, 0.01)
+    call.warm = True
+    assert call.limit(10) == 60  # only the first (cold) answer: nothing to predict from
+    # answered warm: at worst 0.02 s, and 0.01 s for its largest problem of 10,000 products
+    call.warm_answers, call.slowest_warm, call.largest = 5, 0.02, (10_000, 0.01)
     assert call.limit(1_000) == ADAPTIVE_FLOOR  # a small problem: found hanging after the floor
     assert call.limit(1_000_000) == pytest.approx(50 * 0.01 * 100)  # 100x the largest: 50x its scaled time
     assert call.limit(10**9) == 60  # never past --call-timeout
@@ -142,6 +146,35 @@ def test_the_per_call_limit_adapts_to_the_problem_and_the_observed_speed():
     x, w = torch.zeros(2, 3, 5), torch.zeros(3, 4, 2)
     assert _products((x, w, None)) == 30 * 8  # each input element meets 4 output channels x 2 taps
     assert _products(((x, w, None), {}, torch.zeros(2, 4, 6))) == 30 * 8  # a gradient procedure's arguments
+
+
+SLOW_START = """
+import multiprocessing, time
+from pathlib import Path
+from impls import register
+from impls.naive import conv_transpose as naive
+
+marker = Path(__file__).with_suffix(".started")
+if multiprocessing.parent_process() is not None and not marker.exists():  # the first worker only
+    marker.touch()
+    time.sleep(3600)
+register("first-start-hangs", dtypes=("float32",))(lambda *args, **kwargs: naive(*args, **kwargs))
+"""
+
+
+def test_a_worker_that_does_not_start_is_started_again(tmp_path, monkeypatch):
+    plugin = tmp_path / "first_start_hangs.py"
+    plugin.write_text(SLOW_START)
+    impls.load_plugin(str(plugin))
+    monkeypatch.setattr(containment, "START_TIMEOUT", 3.0)
+    boxed = containment.contained(impls.get("first-start-hangs"), [str(plugin)])
+    x, w = torch.ones(1, 1, 2), torch.ones(1, 1, 1)
+    try:
+        started = time.monotonic()
+        assert torch.equal(boxed.fn(x, w), x)  # answered by the second worker, not reported as a crash
+        assert time.monotonic() - started >= 3
+    finally:
+        boxed.fn.close()
 
 
 def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
