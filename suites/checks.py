@@ -131,9 +131,18 @@ def invalid(case: Case) -> st.SearchStrategy[list[Problem]]:
 # -- calling the implementation -------------------------------------------------------------------
 def call(evaluation: Evaluation, tensors: Tensors | None = None) -> torch.Tensor:
     """Run the implementation on a valid problem; refusing it is a discrepancy of its own."""
-    case, problem = evaluation.case, evaluation.problem
+    (result,) = calls(evaluation, [evaluation.given if tensors is None else tensors])
+    return result
+
+
+def calls(evaluation: Evaluation, tensor_sets: list[Tensors]) -> list[torch.Tensor]:
+    """Run the implementation on a valid problem once per set of tensors, one after the other (a contained
+    implementation makes them all in one round trip to its worker)."""
+    fn, kwargs = evaluation.case.impl.fn, evaluation.problem.kwargs()
     try:
-        return case.impl.fn(*(evaluation.given if tensors is None else tensors), **problem.kwargs())
+        if len(tensor_sets) > 1 and hasattr(fn, "each"):
+            return fn.each([(tuple(tensors), kwargs) for tensors in tensor_sets])
+        return [fn(*tensors, **kwargs) for tensors in tensor_sets]
     except ContainmentError as exc:
         raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
@@ -372,8 +381,8 @@ def layout(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: the same values in another memory layout agree with the contiguous result within
     both allowances (each lies within one allowance of the reference)."""
     problem = evaluation.problem
-    y_laid = call(evaluation)
-    y_plain = call(evaluation, problem.materialize(evaluation.case.device, layout="contiguous"))
+    y_laid, y_plain = calls(evaluation, [evaluation.given,
+                                         problem.materialize(evaluation.case.device, layout="contiguous")])
     finding = _shape_of(y_laid, evaluation)
     if finding is None:
         finding = evaluation.error_model.exceedance("layout", y_laid, oracles.widen(y_plain), scale=2.0)
@@ -424,8 +433,7 @@ def declared_deterministic(case: Case) -> str | None:
 def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: two identical calls give identical bits (for implementations that declare it)."""
     problem, device = evaluation.problem, evaluation.case.device
-    first = oracles.bits(call(evaluation, problem.materialize(device)))
-    second = oracles.bits(call(evaluation, problem.materialize(device)))
+    first, second = map(oracles.bits, calls(evaluation, [problem.materialize(device), problem.materialize(device)]))
     if first.shape == second.shape and torch.equal(first, second):
         return None
     differing = math.nan if first.shape != second.shape else int((first != second).sum())

@@ -81,6 +81,8 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
         try:
             if procedure is None:
                 result = fn(*args, **kwargs)
+            elif procedure == "each":  # several calls, one round trip (see ContainedCall.each)
+                result = [fn(*call_args, **call_kwargs) for call_args, call_kwargs in args[0]]
             else:  # the gradient checks differentiate in here: autograd graphs do not cross processes
                 from .gradients import PROCEDURES
 
@@ -242,6 +244,12 @@ class ContainedCall:
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.run(None, *args, **kwargs)
 
+    def each(self, calls: list[tuple[tuple, dict]]) -> list[torch.Tensor]:
+        """The results of several calls ``(args, kwargs)``, made one after the other in the worker and
+        sent in one round trip (a check that calls twice pays the process switch once); the first
+        that raises, crashes or hangs ends them all."""
+        return self.run("each", calls)
+
     def run(self, procedure: str | None, *args: Any, **kwargs: Any) -> Any:
         """Call the implementation, or run a procedure of ``suites.gradients`` on it, in the worker."""
         try:
@@ -249,7 +257,7 @@ class ContainedCall:
                 self._stop()
                 self._start()
             self.connection.send((procedure, _pack(args), _pack(kwargs)))
-            products = _products(args)
+            products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
             started, limit = time.monotonic(), self.limit(products)
             if not self.connection.poll(limit):
                 self._stop()

@@ -177,6 +177,19 @@ def test_a_worker_that_does_not_start_is_started_again(tmp_path, monkeypatch):
         boxed.fn.close()
 
 
+def test_several_contained_calls_share_one_round_trip():
+    naive = impls.get("naive")
+    boxed = containment.contained(naive, [])
+    x, w = torch.randn(1, 2, 3), torch.randn(2, 1, 2)
+    try:
+        first, second = boxed.fn.each([((x, w), {}), ((x, w), {"stride": 2})])
+        assert torch.equal(first, naive.fn(x, w)) and torch.equal(second, naive.fn(x, w, stride=2))
+        with pytest.raises(containment.RaisedInWorker, match="stride"):  # one refusal ends them all
+            boxed.fn.each([((x, w), {}), ((x, w), {"stride": 0})])
+    finally:
+        boxed.fn.close()
+
+
 def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
     def collected(shard):
         run = gate("--collect-only", "--impl", "naive", "--shard", shard)
