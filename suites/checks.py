@@ -328,7 +328,8 @@ def _garbage(evaluation: Evaluation, y: object) -> str | None:
     if case.impl.shape_only or not case.impl.is_deterministic(case.device):
         return None
     try:
-        again = case.impl.fn(*evaluation.problem.materialize(case.device), **evaluation.problem.kwargs())
+        again = case.impl.fn(*evaluation.problem.materialize(case.device, values=evaluation.values),
+                             **evaluation.problem.kwargs())
     except Exception as exc:  # noqa: BLE001  (accepted once, refused the second time: not reproducible)
         return f"shape {tuple(y.shape)} once, then raised {raised(exc)} on the same call"
     if not (isinstance(again, torch.Tensor) and again.shape == y.shape and again.dtype == y.dtype
@@ -381,8 +382,8 @@ def layout(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: the same values in another memory layout agree with the contiguous result within
     both allowances (each lies within one allowance of the reference)."""
     problem = evaluation.problem
-    y_laid, y_plain = calls(evaluation, [evaluation.given,
-                                         problem.materialize(evaluation.case.device, layout="contiguous")])
+    plain = problem.materialize(evaluation.case.device, layout="contiguous", values=evaluation.values)
+    y_laid, y_plain = calls(evaluation, [evaluation.given, plain])
     finding = _shape_of(y_laid, evaluation)
     if finding is None:
         finding = evaluation.error_model.exceedance("layout", y_laid, oracles.widen(y_plain), scale=2.0)
@@ -433,7 +434,8 @@ def declared_deterministic(case: Case) -> str | None:
 def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: two identical calls give identical bits (for implementations that declare it)."""
     problem, device = evaluation.problem, evaluation.case.device
-    first, second = map(oracles.bits, calls(evaluation, [problem.materialize(device), problem.materialize(device)]))
+    fresh = [problem.materialize(device, values=evaluation.values) for _ in range(2)]  # each call its own copies
+    first, second = map(oracles.bits, calls(evaluation, fresh))
     if first.shape == second.shape and torch.equal(first, second):
         return None
     differing = math.nan if first.shape != second.shape else int((first != second).sum())

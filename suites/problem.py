@@ -234,10 +234,7 @@ def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
     K = torch.full((), float(geometry.in_channels_per_group), dtype=torch.float64)
     for L, k, s, p, d, length in zip(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding,
                                      geometry.dilation, geometry.output_size):
-        on_axis = [0] * length
-        for landing in (i * s + t * d - p for i in range(L) for t in range(k)):
-            if 0 <= landing < length:
-                on_axis[landing] += 1
+        on_axis = [len(spec.contributing_pairs(o, L, k, s, p, d)) for o in range(length)]
         K = K.unsqueeze(-1) * torch.tensor(on_axis, dtype=torch.float64)
     if tensors[2] is not None:  # the bias
         K = K + 1
