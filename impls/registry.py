@@ -168,7 +168,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     domain_t = _domain(name, domain or {})
     pooled = float(fixed_geometries)
     if not 0.0 <= pooled <= 1.0:
-        raise RegistryError(f"implementation {name!r}: fixed_geometries must be True, False or a share between 0 "
+        raise RegistryError(f"implementation {name!r}: fixed_geometries must be True, False or a weight between 0 "
                             f"and 1, got {fixed_geometries!r}")
     if not set(double_t) <= set(grad_t):
         raise RegistryError(f"implementation {name!r}: double_backward needs grad on the same devices")

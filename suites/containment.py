@@ -41,7 +41,7 @@ START_ATTEMPTS = 2
 # Once a hang is found, Hypothesis shrinks it by trying smaller problems; each still-hanging candidate
 # costs a whole per-call limit. While shrinking, a candidate counts as hanging after this floor or 20x
 # the slowest answer the implementation has given, whichever is longer (the final replay of the
-# minimized problem gets the full limit again, so nothing is called hung on the short one alone).
+# minimized problem gets the adaptive limit again, so nothing is called hung on the short one alone).
 HANG_SHRINK_FLOOR = 5.0
 
 
@@ -150,9 +150,9 @@ def _unpack(value: Any) -> Any:
 
 def _changed(packed: Any, unpacked: Any) -> list[tuple[int, _Packed]]:
     """The tensors among the arguments whose bytes the call changed, by their position, packed."""
-    before, after = _tensors_in(packed, _Packed), _tensors_in(unpacked)
-    return [(i, _pack(t)) for i, (was, t) in enumerate(zip(before, after))
-            if t.device.type == "cpu" and _storage_bytes(t.detach()) != was.data]
+    # only CPU tensors were packed: pair them with the CPU tensors they became, position by position
+    before, after = _tensors_in(packed, _Packed), _tensors_in(unpacked, cpu_only=True)
+    return [(i, _pack(t)) for i, (was, t) in enumerate(zip(before, after)) if _storage_bytes(t.detach()) != was.data]
 
 
 def _ensure_forkserver() -> None:

@@ -246,7 +246,8 @@ def problems(draw: st.DrawFn, dims: Sequence[int] = (1, 2, 3), dtype: str = "flo
 
 @functools.cache
 def _batch_sizes(min_batch: int) -> st.SearchStrategy[int | None]:
-    """A batch of 1-3 (at least ``min_batch``), 0 (where allowed) or none (unbatched), a third each.
+    """A batch of 1-3 (at least ``min_batch``), 0 (where ``min_batch`` is 0) or none (unbatched), each
+    branch equally likely.
     (A sampled_from over the same sizes draws faster but shrank a planted bug to 14 elements, not 2.)"""
     return st.one_of(st.integers(max(1, min_batch), 3), st.just(0) if min_batch == 0 else st.nothing(), st.none())
 

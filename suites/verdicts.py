@@ -93,7 +93,7 @@ HANG_CAPPED = "shrinking a hang took its whole --hang-shrink-seconds: recorded a
 
 
 def _pace_a_hang(run: Run, case: Case) -> None:
-    """While a test shrinks a hang, calls get the short limit (the final replay the full one), and
+    """While a test shrinks a hang, calls get the short limit (the final replay the adaptive one), and
     past --hang-shrink-seconds the latest failing example is recorded unminimized and the test ends."""
     hunt = run.hangs.get(current_test())
     if isinstance(case.impl.fn, ContainedCall):
