@@ -10,7 +10,7 @@ from functools import cached_property
 import torch
 
 from impls import spec
-from impls.naive import explain, reference
+from impls.naive import explain, reference_sum
 
 from . import gradients, oracles
 from .case import Case
@@ -42,18 +42,21 @@ class Evaluation:
 
     @cached_property
     def y_ref(self) -> torch.Tensor:
-        x, w, b = self.values
+        b = self.values.bias
         if b is None:
-            return reference(x, w, None, **self.problem.kwargs())
-        # the same float64 addition the reference makes last, on the sum it already computed
-        return self.y_ref_without_bias + b.to(self.y_ref_without_bias.dtype).reshape(
-            (-1,) + (1,) * self.problem.dims)
+            return self._sum
+        # the float64 addition the reference makes last, on the sum it already computed
+        return self._sum + b.to(self._sum.dtype).reshape((-1,) + (1,) * self.problem.dims)
 
     @cached_property
     def y_ref_without_bias(self) -> torch.Tensor | None:
         """The reference before the bias is added (None without a bias)."""
-        x, w, b = self.values
-        return None if b is None else reference(x, w, None, **self.problem.kwargs())
+        return None if self.values.bias is None else self._sum
+
+    @cached_property
+    def _sum(self) -> torch.Tensor:
+        x, w, _ = self.values
+        return reference_sum(x, w, self.geometry)
 
     @cached_property
     def M(self) -> torch.Tensor:

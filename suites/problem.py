@@ -7,6 +7,7 @@ replayed and reported. ``materialize`` turns it into tensors; values depend only
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 import torch
 
 from impls import spec
-from impls.naive import reference
+from impls.naive import reference_sum
 
 from . import gradients, oracles
 
@@ -70,11 +71,17 @@ class Problem:
         return self.weight_shape[1] * self.groups
 
     def geometry(self) -> spec.Geometry:
-        """The validated geometry (raises :class:`impls.spec.InvalidProblem` for invalid problems)."""
-        bias_shape = (self.bias_shape or (self.out_channels,)) if self.bias else None
-        dtypes = [self.dtype, self.weight_dtype or self.dtype] + ([self.bias_dtype or self.dtype] if self.bias else [])
-        return spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs(),
-                                    dtypes=[spec.DTYPES[d] for d in dtypes])
+        """The validated geometry (raises :class:`impls.spec.InvalidProblem` for invalid problems),
+        validated once per problem: an example asks for it several times."""
+        known = self.__dict__.get("_geometry")
+        if known is None:
+            bias_shape = (self.bias_shape or (self.out_channels,)) if self.bias else None
+            dtypes = [self.dtype, self.weight_dtype or self.dtype] + (
+                [self.bias_dtype or self.dtype] if self.bias else [])
+            known = spec.check_arguments(self.input_shape, self.weight_shape, bias_shape, **self.kwargs(),
+                                         dtypes=[spec.DTYPES[d] for d in dtypes])
+            object.__setattr__(self, "_geometry", known)  # a cache, not a field: equality and JSON ignore it
+        return known
 
     def formula_lengths(self) -> tuple[int, ...] | None:
         """The output length formula per axis, for invalid problems too (negative lengths included), or
@@ -223,7 +230,8 @@ def magnitude(tensors: Tensors, problem: Problem) -> torch.Tensor:
     """``M = convT(|x|, |w|) + |b|`` in float64, the size of the terms summed into each element
     (for complex values ``|re| + |im|``, which bounds every real product a complex kernel forms)."""
     x, w, b = (None if t is None else _abs(t) for t in tensors)
-    return reference(x, w, b, **problem.kwargs())
+    summed = reference_sum(x, w, problem.geometry())
+    return summed if b is None else summed + b.reshape((-1,) + (1,) * problem.dims)
 
 
 def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
@@ -232,13 +240,19 @@ def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
     from one short count per axis instead of a convolution of ones."""
     geometry = problem.geometry()
     K = torch.full((), float(geometry.in_channels_per_group), dtype=torch.float64)
-    for L, k, s, p, d, length in zip(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding,
-                                     geometry.dilation, geometry.output_size):
-        on_axis = [len(spec.contributing_pairs(o, L, k, s, p, d)) for o in range(length)]
-        K = K.unsqueeze(-1) * torch.tensor(on_axis, dtype=torch.float64)
+    for axis in zip(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding, geometry.dilation,
+                    geometry.output_size):
+        K = K.unsqueeze(-1) * _terms_on_axis(*axis)
     if tensors[2] is not None:  # the bias
         K = K + 1
     return K.expand(geometry.output_shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _terms_on_axis(L: int, k: int, s: int, p: int, d: int, length: int) -> torch.Tensor:
+    """How many ``(input index, tap)`` pairs of one axis land on each of its output positions (cached:
+    shrinking and re-seeding meet the same axes again and again)."""
+    return torch.tensor([len(spec.contributing_pairs(o, L, k, s, p, d)) for o in range(length)], dtype=torch.float64)
 
 
 def _most_terms(problem: Problem) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 
+from impls import naive
 from impls.naive import reference
 from suites.problem import term_count
 from suites.strategies import problems
@@ -44,3 +45,23 @@ def test_term_count_is_the_convolution_of_ones(problem):
     # K is built per axis; the definition applied to all-ones tensors counts the same terms
     ones = [None if t is None else torch.ones(t.shape, dtype=torch.float64) for t in problem.tensors()]
     assert torch.equal(term_count(problem.tensors(), problem), reference(*ones, **problem.kwargs()))
+
+
+@settings(max_examples=100)
+@given(problem=problems(dtype="float64", value_kind="real"))
+def test_reference_sums_what_the_per_tap_loop_sums(problem):
+    # the reference forms all products at once; the naive implementation adds them tap by tap
+    x, w, b = problem.tensors()
+    got = reference(x, w, b, **problem.kwargs())
+    looped = naive.conv_transpose(x, w, b, **problem.kwargs())
+    K = term_count((x, w, b), problem)
+    M = reference(x.abs(), w.abs(), None if b is None else b.abs(), **problem.kwargs())
+    assert got.shape == looped.shape
+    assert torch.all((got - looped).abs() <= 2 * K * 2.0**-53 * M * 1.0001 + 1e-300)
+
+
+@settings(max_examples=60)
+@given(problem=problems(dtype="float64", value_kind="int"))
+def test_reference_is_exact_on_integers(problem):
+    x, w, b = problem.tensors()
+    assert torch.equal(reference(x, w, b, **problem.kwargs()), naive.conv_transpose(x, w, b, **problem.kwargs()))
