@@ -187,7 +187,7 @@ def trusted(case: Case | None, problem: Problem, prepared: type[Evaluation] = Ev
     """An evaluation of ``problem`` whose values make a value check meaningful (oracle 7)."""
     reason = None
     for attempt in range(RESEED_ATTEMPTS):
-        evaluation = prepared(case, problem.replace(seed=reseeded(problem.seed, attempt)))
+        evaluation = prepared(case, problem.replace(seed=reseeded(problem.seed, attempt)) if attempt else problem)
         reason = evaluation.vacuous_reason()
         if reason is None:
             return evaluation

@@ -26,6 +26,7 @@ LAYOUTS = ("contiguous", "channels_last", "noncontig_input", "noncontig_weight",
 EXACT_INTEGER_LIMIT = {"float64": 2.0**53, "float32": 2.0**24, "float16": 2.0**11, "bfloat16": 2.0**8,
                        "complex128": 2.0**53, "complex64": 2.0**24}
 SMALL_INTEGER_RANGE = {"float16": 4, "bfloat16": 2}  # others draw integers in [-8, 8]
+_VALUES_ONLY = {"seed", "value_kind", "layout"}  # fields that change values or memory, never the geometry
 GRAD_OUTPUT_SEED, PROBE_SEED = 0x9AD0, 0x9B0E  # mixed into the problem's seed: g and the probes get their own values
 
 
@@ -113,7 +114,10 @@ class Problem:
                 "groups": self.groups, "dilation": self.dilation}
 
     def replace(self, **changes: Any) -> "Problem":
-        return dataclasses.replace(self, **changes)
+        replaced = dataclasses.replace(self, **changes)
+        if "_geometry" in self.__dict__ and changes.keys() <= _VALUES_ONLY:  # the same validated geometry
+            object.__setattr__(replaced, "_geometry", self.__dict__["_geometry"])
+        return replaced
 
     # -- serialization ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -218,9 +222,11 @@ class Problem:
         w = w.expand(self.weight_shape).contiguous()
         b = _integers((self.out_channels,), span, self.dtype, generator) if self.bias else None
         limit = EXACT_INTEGER_LIMIT[self.dtype]
-        # No partial sum can pass |x|max * |w|max * (terms per element) + |b|max: when that is below the
-        # limit (float32 and float64 always), the magnitudes need not be computed at all.
-        largest = _largest(x) * _largest(w) * _most_terms(self) + _largest(b)
+        # No partial sum can pass (largest term) * (terms per element) + (largest bias), where each value's
+        # magnitude is at most the span (|re| + |im| for complex values): when that is below the limit
+        # (float32 and float64 always), the magnitudes need not be computed at all.
+        most = span * (2 if self.dtype.startswith("complex") else 1)
+        largest = most * most * _most_terms(self) + most
         while largest > limit and x.count_nonzero() and magnitude(Tensors(x, w, b), self).max().item() > limit:
             x = _thin(x, generator)
         return Tensors(x, w, b)
@@ -259,11 +265,6 @@ def _most_terms(problem: Problem) -> int:
     """An upper bound of the products summed into one output element: every tap of every input
     channel of the group."""
     return problem.weight_shape[0] // max(problem.groups, 1) * math.prod(problem.weight_shape[2:])
-
-
-def _largest(t: torch.Tensor | None) -> float:
-    """The largest magnitude (as :func:`magnitude` measures it) in ``t``, 0 for none."""
-    return _abs(t).max().item() if t is not None and t.numel() else 0.0
 
 
 def _abs(t: torch.Tensor) -> torch.Tensor:
