@@ -9,9 +9,11 @@ parent's OpenMP threads are never forked.
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import select
 import signal
 import time
 from multiprocessing.connection import Connection
@@ -48,14 +50,24 @@ HANG_SHRINK_FLOOR = 5.0
 SPIN_SECONDS = 0.002
 
 
-def _wait(connection: Connection, timeout: float | None) -> bool:
-    """Whether something arrives on ``connection`` within ``timeout`` seconds (None: any time)."""
-    spin_until = time.perf_counter() + (SPIN_SECONDS if timeout is None else min(SPIN_SECONDS, timeout))
-    while time.perf_counter() < spin_until:
-        if connection.poll(0):
-            return True
-        os.sched_yield()  # a process with real work on this core goes first
-    return connection.poll(None if timeout is None else max(0.0, timeout - SPIN_SECONDS))
+class _Arrivals:
+    """Waits for data on one connection: polls its descriptor for up to SPIN_SECONDS, then sleeps in
+    ``poll``. (``Connection.poll`` builds a selector on every call, which costs more than a small kernel's
+    answer takes to arrive.)"""
+
+    def __init__(self, connection: Connection) -> None:
+        self.poller = select.poll()
+        self.poller.register(connection.fileno(), select.POLLIN)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether data (or the end of the stream) arrives within ``timeout`` seconds (None: any time)."""
+        spin_until = time.perf_counter() + (SPIN_SECONDS if timeout is None else min(SPIN_SECONDS, timeout))
+        while time.perf_counter() < spin_until:
+            if self.poller.poll(0):
+                return True
+            os.sched_yield()  # a process with real work on this core goes first
+        rest = None if timeout is None else max(0, math.ceil((timeout - SPIN_SECONDS) * 1000))
+        return bool(self.poller.poll(rest))
 
 
 class ContainmentError(Exception):
@@ -85,9 +97,10 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
     impl = impls.get(name)
     fn = impl.fn
     connection.send(("ready",))
+    arrivals = _Arrivals(connection)
     while True:
         try:
-            _wait(connection, None)
+            arrivals.wait(None)
             procedure, packed_args, packed_kwargs = connection.recv()
         except EOFError:
             return
@@ -203,6 +216,7 @@ class ContainedCall:
         self.name, self.plugin_modules, self.timeout = name, list(plugin_modules), timeout
         self.process: Any = None
         self.connection: Connection | None = None
+        self.arrivals: _Arrivals | None = None
         self.slowest = 0.0  # the longest a call has taken and still answered
         # what warm workers' answers took (a worker's first answer may include imports and initialization):
         self.warm_answers = 0
@@ -231,7 +245,7 @@ class ContainedCall:
                                                                  torch.get_num_threads()), daemon=True)
             self.process.start()
             child.close()
-            self.connection, self.warm = parent, False
+            self.connection, self.arrivals, self.warm = parent, _Arrivals(parent), False
             if parent.poll(START_TIMEOUT):
                 parent.recv()  # "ready"; EOFError if it died importing (a crash)
                 return
@@ -248,7 +262,7 @@ class ContainedCall:
             code = None
         if self.connection is not None:
             self.connection.close()
-        self.process, self.connection = None, None
+        self.process, self.connection, self.arrivals = None, None, None
         return code
 
     def close(self) -> None:
@@ -273,7 +287,7 @@ class ContainedCall:
             self.connection.send((procedure, _pack(args), _pack(kwargs)))
             products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
             started, limit = time.monotonic(), self.limit(products)
-            if not _wait(self.connection, limit):
+            if not self.arrivals.wait(limit):
                 self._stop()
                 raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit"
                                f"{'' if limit == self.timeout else ' for this problem'})")
