@@ -9,6 +9,7 @@ parent's OpenMP threads are never forked.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import multiprocessing
 import multiprocessing.forkserver
@@ -105,20 +106,34 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
         except EOFError:
             return
         args, kwargs = _unpack(packed_args), _unpack(packed_kwargs)
-        try:
-            if procedure is None:
-                result = fn(*args, **kwargs)
-            elif procedure == "each":  # several calls, one round trip (see ContainedCall.each)
-                result = [fn(*call_args, **call_kwargs) for call_args, call_kwargs in args[0]]
-            else:  # the gradient checks differentiate in here: autograd graphs do not cross processes
-                from .gradients import PROCEDURES
+        if procedure is None:
+            call = fn
+        elif procedure == "each":  # several calls, one round trip (see ContainedCall.each)
+            def call(calls: list) -> list:
+                return [fn(*call_args, **call_kwargs) for call_args, call_kwargs in calls]
+        else:  # the gradient checks differentiate in here: autograd graphs do not cross processes
+            from .gradients import PROCEDURES
 
-                result = PROCEDURES[procedure](fn, *args, flags=impl.extra.get("flags"), **kwargs)
-            # A kernel that writes into its inputs must be seen doing so: what changed goes back.
-            connection.send(("ok", _pack(_resolved(result)), _changed(packed_args, args),
-                             _changed(packed_kwargs, kwargs)))
-        except Exception as exc:  # noqa: BLE001  (any exception is the implementation's answer)
-            connection.send(("raised", type(exc).__name__, str(exc)))
+            call = functools.partial(PROCEDURES[procedure], fn, flags=impl.extra.get("flags"))
+        _send(connection, _answer(call, args, kwargs, packed_args, packed_kwargs))
+
+
+def _send(connection: Connection, answer: tuple) -> None:
+    """Send an answer; one that cannot be pickled (a result that is no tensor) is the call's exception."""
+    try:
+        connection.send(answer)
+    except Exception as exc:  # noqa: BLE001  (pickling fails before a byte is written)
+        connection.send(("raised", type(exc).__name__, str(exc)))
+
+
+def _answer(fn: Any, args: tuple, kwargs: dict, packed_args: Any, packed_kwargs: Any) -> tuple:
+    """One call's answer as the worker sends it: the result and the arguments it changed (a kernel that
+    writes into its inputs must be seen doing so), or what it raised."""
+    try:
+        result = fn(*args, **kwargs)
+        return "ok", _pack(_resolved(result)), _changed(packed_args, args), _changed(packed_kwargs, kwargs)
+    except Exception as exc:  # noqa: BLE001  (any exception is the implementation's answer)
+        return "raised", type(exc).__name__, str(exc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,9 +150,14 @@ class _Packed:
     requires_grad: bool
 
 
+_PLAIN = frozenset({int, float, bool, str, type(None)})
+
+
 def _pack(value: Any) -> Any:
     """``value`` with its CPU tensors packed (nested tuples, lists and dicts; CUDA tensors are left to
     torch's own inter-process transfer)."""
+    if type(value) in _PLAIN:  # most arguments: stride, padding and the like
+        return value
     if isinstance(value, torch.Tensor):
         if value.device.type != "cpu" or value.is_sparse:
             return value
@@ -145,6 +165,8 @@ def _pack(value: Any) -> Any:
         return _Packed(str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), tuple(tensor.stride()),
                        tensor.storage_offset(), _storage_bytes(tensor), value.requires_grad)
     if isinstance(value, (tuple, list)):
+        if all(type(item) in _PLAIN for item in value):
+            return value
         return _rebuilt(value, [_pack(item) for item in value])
     if isinstance(value, dict):
         return {key: _pack(item) for key, item in value.items()}
@@ -280,25 +302,41 @@ class ContainedCall:
 
     def run(self, procedure: str | None, *args: Any, **kwargs: Any) -> Any:
         """Call the implementation, or run a procedure of ``suites.gradients`` on it, in the worker."""
+        self._request(procedure, args, kwargs)
+        products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
+        return self._outcome(self._reply(products), args, kwargs)
+
+    def _request(self, procedure: str | None, args: tuple, kwargs: dict) -> None:
+        """Send a request to the worker, started first if it is not running."""
         try:
             if self.process is None or not self.process.is_alive():
                 self._stop()
-                self._start()
+                self._start()  # EOFError: it died starting (importing its plugin, say)
             self.connection.send((procedure, _pack(args), _pack(kwargs)))
-            products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
+
+    def _reply(self, products: int) -> tuple:
+        """The worker's next answer, within the limit for a call of ``products`` products."""
+        try:
             started, limit = time.monotonic(), self.limit(products)
             if not self.arrivals.wait(limit):
                 self._stop()
                 raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit"
                                f"{'' if limit == self.timeout else ' for this problem'})")
             reply = self.connection.recv()
-            took = time.monotonic() - started
-            if self.warm:
-                self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
-                self.warm_answers += 1
-            self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
+        took = time.monotonic() - started
+        if self.warm:
+            self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
+            self.warm_answers += 1
+        self.slowest, self.warm = max(self.slowest, took), True
+        return reply
+
+    @staticmethod
+    def _outcome(reply: tuple, args: tuple, kwargs: dict) -> Any:
+        """The result of an answer; what the call changed in its arguments is written back into them."""
         if reply[0] == "raised":
             raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
         _, result, changed_args, changed_kwargs = reply
