@@ -15,6 +15,7 @@ validity and the index map from here.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class Geometry:
     output_padding: tuple[int, ...]
     dilation: tuple[int, ...]
 
-    @property
+    @functools.cached_property
     def output_size(self) -> tuple[int, ...]:
         return output_size(self.input_size, self.kernel_size, self.stride, self.padding,
                            self.output_padding, self.dilation)
