@@ -39,7 +39,7 @@ def scatter_sum(x: torch.Tensor, w: torch.Tensor, geometry: spec.Geometry) -> to
 
 def scatter_sum_at_once(x: torch.Tensor, w: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
     """:func:`scatter_sum` in a few tensor operations instead of a few per tap: one batched matmul
-    forms every (tap, input position) product, and ``index_add_`` adds each at its landing position
+    forms every (tap, input position) product, and ``index_add`` adds each at its landing position
     (the same slices), taps in order. The reference uses it: it is several times faster on the small
     problems a fuzzer draws, where the per-tap loop's cost is its Python overhead."""
     g = geometry.groups
@@ -183,4 +183,3 @@ def explain(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     bias_value = None if bias is None else bias.detach().to("cpu", wide)[channel].item()
     value = sum((p for _, _, p in terms), 0.0) + (bias_value or 0.0)
     return Explanation(index, terms, bias_value, value)
-

@@ -146,7 +146,7 @@ class _Packed:
     size: tuple[int, ...]
     stride: tuple[int, ...]
     offset: int
-    data: bytes
+    data: bytes | None  # None: a tensor without data (a FakeTensor's storage is on the meta device)
     requires_grad: bool
 
 
@@ -162,8 +162,9 @@ def _pack(value: Any) -> Any:
         if value.device.type != "cpu" or value.is_sparse:
             return value
         tensor = value.detach().resolve_conj().resolve_neg()
+        data = None if tensor.untyped_storage().device.type == "meta" else _storage_bytes(tensor)
         return _Packed(str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), tuple(tensor.stride()),
-                       tensor.storage_offset(), _storage_bytes(tensor), value.requires_grad)
+                       tensor.storage_offset(), data, value.requires_grad)
     if isinstance(value, (tuple, list)):
         if all(type(item) in _PLAIN for item in value):
             return value
@@ -185,6 +186,9 @@ def _storage_bytes(tensor: torch.Tensor) -> bytes:
 
 def _unpack(value: Any) -> Any:
     if isinstance(value, _Packed):
+        if value.data is None:  # shape, dtype and strides without values: memory nothing reads
+            return torch.empty_strided(value.size, value.stride, dtype=getattr(torch, value.dtype)).requires_grad_(
+                value.requires_grad)
         storage = torch.frombuffer(bytearray(value.data), dtype=torch.uint8).untyped_storage() if value.data \
             else torch.UntypedStorage(0)
         tensor = torch.empty(0, dtype=getattr(torch, value.dtype)).set_(storage, value.offset, value.size,

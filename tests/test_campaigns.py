@@ -190,6 +190,19 @@ def test_several_contained_calls_share_one_round_trip():
         boxed.fn.close()
 
 
+def test_a_contained_result_without_data_keeps_its_shape_dtype_and_strides():
+    fake = impls.get("torch-fake")  # a FakeTensor: its storage is on the meta device, it has no bytes to send
+    boxed = containment.contained(fake, [])
+    x, w = torch.randn(2, 3, 4), torch.randn(3, 2, 3)
+    try:
+        got = boxed.fn(x, w, None, stride=2)
+    finally:
+        boxed.fn.close()
+    expected = fake.fn(x, w, None, stride=2)
+    assert (got.shape, got.dtype, got.stride(), got.device) == (
+        expected.shape, expected.dtype, expected.stride(), expected.device)
+
+
 def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
     def collected(shard):
         run = gate("--collect-only", "--impl", "naive", "--shard", shard)
