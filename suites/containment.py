@@ -306,41 +306,25 @@ class ContainedCall:
 
     def run(self, procedure: str | None, *args: Any, **kwargs: Any) -> Any:
         """Call the implementation, or run a procedure of ``suites.gradients`` on it, in the worker."""
-        self._request(procedure, args, kwargs)
-        products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
-        return self._outcome(self._reply(products), args, kwargs)
-
-    def _request(self, procedure: str | None, args: tuple, kwargs: dict) -> None:
-        """Send a request to the worker, started first if it is not running."""
         try:
             if self.process is None or not self.process.is_alive():
                 self._stop()
-                self._start()  # EOFError: it died starting (importing its plugin, say)
+                self._start()
             self.connection.send((procedure, _pack(args), _pack(kwargs)))
-        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-            raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
-
-    def _reply(self, products: int) -> tuple:
-        """The worker's next answer, within the limit for a call of ``products`` products."""
-        try:
+            products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
             started, limit = time.monotonic(), self.limit(products)
             if not self.arrivals.wait(limit):
                 self._stop()
                 raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit"
                                f"{'' if limit == self.timeout else ' for this problem'})")
             reply = self.connection.recv()
+            took = time.monotonic() - started
+            if self.warm:
+                self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
+                self.warm_answers += 1
+            self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
-        took = time.monotonic() - started
-        if self.warm:
-            self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
-            self.warm_answers += 1
-        self.slowest, self.warm = max(self.slowest, took), True
-        return reply
-
-    @staticmethod
-    def _outcome(reply: tuple, args: tuple, kwargs: dict) -> Any:
-        """The result of an answer; what the call changed in its arguments is written back into them."""
         if reply[0] == "raised":
             raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
         _, result, changed_args, changed_kwargs = reply
