@@ -48,12 +48,12 @@ def scatter_sum_at_once(x: torch.Tensor, w: torch.Tensor, geometry: spec.Geometr
     taps, positions = math.prod(geometry.kernel_size), math.prod(geometry.input_size)
     w_columns = w.reshape(g, cin_g, cout_g * taps).transpose(1, 2)  # (g, Cout/g * taps, Cin/g)
     products = w_columns @ x.reshape(n, g, cin_g, positions)  # (N, g, Cout/g * taps, P)
-    full = torch.zeros((n * geometry.out_channels, math.prod(geometry.full_size())), dtype=x.dtype, device=x.device)
-    index = _landing_index(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.dilation,
-                           geometry.output_padding)
+    full_size = geometry.full_size()
+    full = torch.zeros((n * geometry.out_channels, math.prod(full_size)), dtype=x.dtype, device=x.device)
+    index = _landing_index(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.dilation, full_size)
     index = index if index.device == x.device else index.to(x.device)
     full = full.index_add(1, index, products.reshape(n * geometry.out_channels, taps * positions))
-    return _cropped(full.reshape((n, g, cout_g) + geometry.full_size()), geometry)
+    return _cropped(full.reshape((n, g, cout_g) + full_size), geometry)
 
 
 def landing(tap: tuple[int, ...], geometry: spec.Geometry) -> tuple[slice, ...]:
@@ -69,17 +69,15 @@ def _taps(geometry: spec.Geometry) -> itertools.product:
 
 @functools.lru_cache(maxsize=1024)
 def _landing_index(input_size: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
-                   dilation: tuple[int, ...], output_padding: tuple[int, ...]) -> torch.Tensor:
-    """The flat position in the uncropped buffer where each (tap, input position) product lands, taps
-    outermost as the products are laid out: per axis ``t*d + i*s`` (the positions :func:`landing`
-    selects), times that axis's stride in the buffer. Cached: shrinking, re-seeding and fixed
-    geometries meet the same axes again and again."""
+                   dilation: tuple[int, ...], full_size: tuple[int, ...]) -> torch.Tensor:
+    """The flat position in the uncropped buffer (``full_size``) where each (tap, input position)
+    product lands, taps outermost as the products are laid out: per axis ``t*d + i*s`` (the positions
+    :func:`landing` selects), times that axis's stride in the buffer. Cached: shrinking, re-seeding and
+    fixed geometries meet the same axes again and again."""
     dims = len(input_size)
-    full = spec.Geometry(dims, True, 1, 1, 1, 1, input_size, kernel_size, stride, (0,) * dims, output_padding,
-                         dilation).full_size()
     index = torch.zeros((1,) * 2 * dims, dtype=torch.int64)
     for axis, (L, k, s, d) in enumerate(zip(input_size, kernel_size, stride, dilation)):
-        buffer_stride = math.prod(full[axis + 1:])
+        buffer_stride = math.prod(full_size[axis + 1:])
         tap_shape, position_shape = [1] * 2 * dims, [1] * 2 * dims
         tap_shape[axis], position_shape[dims + axis] = k, L
         index = (index + (torch.arange(k) * (d * buffer_stride)).reshape(tap_shape)
