@@ -111,3 +111,20 @@ def test_the_transform_allowance_still_sees_one_misplaced_term():
     y[0, 0, 1, 1] += float(x.abs().max() * w.abs().max()) or 1.0  # one product landing one place off
     finding = oracles.check_exact(y, evaluation.y_ref, torch.float32, evaluation.error_model)
     assert finding is not None and finding.details["plane"] == [0, 0]
+
+
+def test_the_bound_check_flags_one_element_past_its_allowance_and_not_one_within_it():
+    case = Case(impls.get("naive"), "cpu", "float32")
+    evaluation = checks.trusted(case, problem())
+    model, y_ref = evaluation.error_model, evaluation.y_ref
+    index = (0, 0, 1, 1)  # results given in float64: the float32 allowance is far above their rounding
+    within = y_ref.clone()
+    within[index] += 0.5 * model.allowed[index]
+    past = y_ref.clone()
+    past[index] += 2 * model.allowed[index]
+    finding, measured = oracles.check_bound(within, y_ref, model, case.precision, evaluation.y_ref_without_bias)
+    assert finding is None or finding.check == "statistical"  # within the hard bound
+    assert measured["max"] == pytest.approx(0.5, rel=1e-6)
+    finding, measured = oracles.check_bound(past, y_ref, model, case.precision, evaluation.y_ref_without_bias)
+    assert finding is not None and finding.check == "bound" and finding.details["index"] == list(index)
+    assert measured["max"] == pytest.approx(2.0, rel=1e-6)

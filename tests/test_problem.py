@@ -84,3 +84,14 @@ def test_a_share_of_fixed_geometries_still_draws_new_ones():
 
     collect()
     assert 0.25 < sum(drawn) / len(drawn) < 0.75
+
+
+def test_a_problem_keeps_its_validated_geometry_only_while_the_geometry_stays():
+    problem = Problem((1, 2, 5), (2, 3, 3), True, (2,), (1,), (1,), (1,), 1, "float32")
+    geometry = problem.geometry()
+    assert problem.replace(seed=5, layout="noncontig_input").geometry() is geometry  # values only: kept
+    assert problem.replace(padding=(2,)).geometry().output_size == (8,)  # another geometry: validated anew
+    with pytest.raises(impls.spec.InvalidProblem):
+        problem.replace(output_padding=(2,)).geometry()  # output_padding >= max(stride, dilation)
+    assert problem.replace(seed=5) == problem.replace(seed=5).replace()  # the cache is no field
+    assert "_geometry" not in problem.to_dict()
