@@ -96,10 +96,11 @@ def replayable(case: Case, entry: Entry, check: str) -> str | None:
     reason = CHECKS[check].skip_reason(case)
     if reason:
         return reason
-    unmet = [] if problem.broken_rule or CHECKS[check].expects_invalid else case.impl.outside_domain(problem)
+    invalid = bool(problem.broken_rule) or CHECKS[check].expects_invalid
+    unmet = [] if invalid else case.impl.outside_domain(problem)
     if unmet and check != "outside-domain":
         return f"outside {case.impl.name}'s declared domain ({', '.join(unmet)})"
-    if problem.broken_rule or CHECKS[check].expects_invalid:
+    if invalid:
         try:
             problem.geometry()
             return "valid in this dtype"
