@@ -123,10 +123,7 @@ def reference(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
               dilation: spec.IntOrTuple = 1) -> torch.Tensor:
     """The definition evaluated in float64 (complex128 for complex inputs): the reference oracle."""
     geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
-    summed = reference_sum(input, weight, geometry)
-    if bias is not None:
-        summed = summed + bias.to(summed.dtype).reshape((-1,) + (1,) * geometry.dims)
-    return summed.contiguous()
+    return plus_bias(reference_sum(input, weight, geometry), bias, geometry.dims).contiguous()
 
 
 def reference_sum(input: torch.Tensor, weight: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
@@ -135,6 +132,12 @@ def reference_sum(input: torch.Tensor, weight: torch.Tensor, geometry: spec.Geom
     wide = torch.complex128 if input.is_complex() else torch.float64
     summed = scatter_sum_at_once(batched(input, geometry).to(wide), weight.to(wide), geometry)
     return summed if geometry.batched else summed[0]
+
+
+def plus_bias(summed: torch.Tensor, bias: torch.Tensor | None, dims: int) -> torch.Tensor:
+    """A sum of products shaped like the output (batched or not), plus the bias in the sum's type: the
+    reference's last addition."""
+    return summed if bias is None else summed + bias.to(summed.dtype).reshape((-1,) + (1,) * dims)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from functools import cached_property
 import torch
 
 from impls import spec
-from impls.naive import explain, reference_sum
+from impls.naive import explain, plus_bias, reference_sum
 
 from . import gradients, oracles
 from .case import Case
@@ -42,11 +42,8 @@ class Evaluation:
 
     @cached_property
     def y_ref(self) -> torch.Tensor:
-        b = self.values.bias
-        if b is None:
-            return self._sum
         # the float64 addition the reference makes last, on the sum it already computed
-        return self._sum + b.to(self._sum.dtype).reshape((-1,) + (1,) * self.problem.dims)
+        return plus_bias(self._sum, self.values.bias, self.problem.dims)
 
     @cached_property
     def y_ref_without_bias(self) -> torch.Tensor | None:

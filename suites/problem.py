@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import torch
 
 from impls import spec
-from impls.naive import reference_sum
+from impls.naive import plus_bias, reference_sum
 
 from . import gradients, oracles
 
@@ -236,8 +236,7 @@ def magnitude(tensors: Tensors, problem: Problem) -> torch.Tensor:
     """``M = convT(|x|, |w|) + |b|`` in float64, the size of the terms summed into each element
     (for complex values ``|re| + |im|``, which bounds every real product a complex kernel forms)."""
     x, w, b = (None if t is None else _abs(t) for t in tensors)
-    summed = reference_sum(x, w, problem.geometry())
-    return summed if b is None else summed + b.reshape((-1,) + (1,) * problem.dims)
+    return plus_bias(reference_sum(x, w, problem.geometry()), b, problem.dims)
 
 
 def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
