@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from . import spec
@@ -41,19 +42,23 @@ def scatter_sum_at_once(x: torch.Tensor, w: torch.Tensor, geometry: spec.Geometr
     """:func:`scatter_sum` in a few tensor operations instead of a few per tap: one batched matmul
     forms every (tap, input position) product, and ``index_add`` adds each at its landing position
     (the same slices), taps in order. The reference uses it: it is several times faster on the small
-    problems a fuzzer draws, where the per-tap loop's cost is its Python overhead."""
+    problems a fuzzer draws, where the per-tap loop's cost is its Python overhead.
+
+    ``x`` and ``w`` may both lead with one more axis of the same length: that many independent sums
+    at once (``(S, N, Cout, *out)``), as the reference quantities form ``x*w`` and ``|x|*|w|``."""
     g = geometry.groups
-    n = x.shape[0]
+    lead, n = x.shape[:-geometry.dims - 2], x.shape[-geometry.dims - 2]
     cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
     taps, positions = math.prod(geometry.kernel_size), math.prod(geometry.input_size)
-    w_columns = w.reshape(g, cin_g, cout_g * taps).transpose(1, 2)  # (g, Cout/g * taps, Cin/g)
-    products = w_columns @ x.reshape(n, g, cin_g, positions)  # (N, g, Cout/g * taps, P)
+    w_columns = w.reshape(lead + (g, cin_g, cout_g * taps)).transpose(-1, -2)  # (*lead, g, Cout/g * taps, Cin/g)
+    products = w_columns.unsqueeze(-4) @ x.reshape(lead + (n, g, cin_g, positions))  # (*lead, N, g, Cout/g * taps, P)
+    rows = math.prod(lead) * n * geometry.out_channels
     full_size = geometry.full_size()
-    full = torch.zeros((n * geometry.out_channels, math.prod(full_size)), dtype=x.dtype, device=x.device)
+    full = torch.zeros((rows, math.prod(full_size)), dtype=x.dtype, device=x.device)
     index = _landing_index(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.dilation, full_size)
     index = index if index.device == x.device else index.to(x.device)
-    full = full.index_add(1, index, products.reshape(n * geometry.out_channels, taps * positions))
-    return _cropped(full.reshape((n, g, cout_g) + full_size), geometry)
+    full = full.index_add(1, index, products.reshape(rows, taps * positions))
+    return _cropped(full.reshape(lead + (n, g, cout_g) + full_size), geometry)
 
 
 def landing(tap: tuple[int, ...], geometry: spec.Geometry) -> tuple[slice, ...]:
@@ -75,20 +80,21 @@ def _landing_index(input_size: tuple[int, ...], kernel_size: tuple[int, ...], st
     :func:`landing` selects), times that axis's stride in the buffer. Cached: shrinking, re-seeding and
     fixed geometries meet the same axes again and again."""
     dims = len(input_size)
-    index = torch.zeros((1,) * 2 * dims, dtype=torch.int64)
+    index = np.zeros((1,) * 2 * dims, dtype=np.int64)  # numpy: a new geometry's index in microseconds
     for axis, (L, k, s, d) in enumerate(zip(input_size, kernel_size, stride, dilation)):
         buffer_stride = math.prod(full_size[axis + 1:])
         tap_shape, position_shape = [1] * 2 * dims, [1] * 2 * dims
         tap_shape[axis], position_shape[dims + axis] = k, L
-        index = (index + (torch.arange(k) * (d * buffer_stride)).reshape(tap_shape)
-                 + (torch.arange(L) * (s * buffer_stride)).reshape(position_shape))
-    return index.reshape(-1)
+        index = (index + (np.arange(k) * (d * buffer_stride)).reshape(tap_shape)
+                 + (np.arange(L) * (s * buffer_stride)).reshape(position_shape))
+    return torch.from_numpy(np.ascontiguousarray(index.reshape(-1)))
 
 
 def _cropped(full: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
-    """The output window of an uncropped ``(N, g, Cout/g, *full)`` buffer, as ``(N, Cout, *out)``."""
+    """The output window of an uncropped ``(..., N, g, Cout/g, *full)`` buffer, as ``(..., N, Cout, *out)``."""
     window = tuple(slice(p, p + o) for p, o in zip(geometry.padding, geometry.output_size))
-    return full[(slice(None),) * 3 + window].reshape((full.shape[0], geometry.out_channels) + geometry.output_size)
+    return full[(Ellipsis,) + window].reshape(full.shape[:-geometry.dims - 2] + (geometry.out_channels,)
+                                              + geometry.output_size)
 
 
 def finish(result: torch.Tensor, bias: torch.Tensor | None, geometry: spec.Geometry,
@@ -128,10 +134,13 @@ def reference(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
 def reference_sum(input: torch.Tensor, weight: torch.Tensor, geometry: spec.Geometry) -> torch.Tensor:
     """The reference's sum of products, before the bias, for a geometry already validated: float64
-    (complex128), shaped like the output (a view into the uncropped buffer)."""
+    (complex128), shaped like the output (a view into the uncropped buffer). ``input`` and ``weight``
+    may lead with one more axis of the same length: that many sums at once."""
     wide = torch.complex128 if input.is_complex() else torch.float64
-    summed = scatter_sum_at_once(batched(input, geometry).to(wide), weight.to(wide), geometry)
-    return summed if geometry.batched else summed[0]
+    batch_axis = -geometry.dims - 2
+    x = input if geometry.batched else input.unsqueeze(batch_axis)
+    summed = scatter_sum_at_once(x.to(wide), weight.to(wide), geometry)
+    return summed if geometry.batched else summed.select(batch_axis, 0)
 
 
 def plus_bias(summed: torch.Tensor, bias: torch.Tensor | None, dims: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -33,7 +34,7 @@ class Case:
     def _repr_pretty_(self, printer, cycle: bool) -> None:  # Hypothesis' failure printout
         printer.text(repr(self))
 
-    @property
+    @cached_property  # asked for several times an example
     def precision(self) -> oracles.Precision:
         """What the implementation declares about its arithmetic in this dtype on this device."""
         accumulation = self.impl.accumulation.get(self.dtype_name)

@@ -14,7 +14,7 @@ from impls.naive import explain, plus_bias, reference_sum
 
 from . import gradients, oracles
 from .case import Case
-from .problem import Problem, Tensors, magnitude, term_count
+from .problem import Problem, Tensors, sum_and_magnitude, term_count
 
 
 @dataclass
@@ -52,12 +52,15 @@ class Evaluation:
 
     @cached_property
     def _sum(self) -> torch.Tensor:
-        x, w, _ = self.values
-        return reference_sum(x, w, self.geometry)
+        return self._sum_and_magnitude[0]
 
     @cached_property
     def M(self) -> torch.Tensor:
-        return magnitude(self.values, self.problem)
+        return self._sum_and_magnitude[1]
+
+    @cached_property
+    def _sum_and_magnitude(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return sum_and_magnitude(self.values, self.problem)
 
     @cached_property
     def K(self) -> torch.Tensor:
@@ -73,8 +76,9 @@ class Evaluation:
         """The allowances of the implementation's declared algorithm and precision."""
         prec = self.case.precision
         if not prec.transform:
-            allowed = oracles.allowance(self.M, self.K, self.y_ref, prec, self.y_ref_without_bias)
-            return oracles.DirectModel(allowed, self.M, self.K, self.case.dtype)
+            rounding = oracles.output_rounding(self.y_ref, prec, self.y_ref_without_bias)
+            allowed = oracles.allowance(self.M, self.K, self.y_ref, prec, rounding=rounding)
+            return oracles.DirectModel(allowed, self.M, self.K, self.case.dtype, rounding)
         x, w, _ = self.values
         x64 = oracles.widen(x if self.problem.batched else x.unsqueeze(0))
         planes = oracles.transform_plane_allowance(
@@ -93,6 +97,18 @@ class Evaluation:
         if len(text) > limit + 1:
             shown.append(f"  ... {len(text) - limit - 1} more")
         return "\n".join(shown)
+
+
+class ExactEvaluation(Evaluation):
+    """The exact check's evaluation: a direct kernel is held to the rounded reference alone, so the
+    sum is formed without the magnitudes, which only a transform algorithm's allowance needs."""
+
+    @cached_property
+    def _sum(self) -> torch.Tensor:
+        if self.case is not None and self.case.precision.transform:
+            return self._sum_and_magnitude[0]
+        x, w, _ = self.values
+        return reference_sum(x, w, self.geometry)
 
 
 class GradientEvaluation(Evaluation):

@@ -90,7 +90,7 @@ def precision_of(dtype: torch.dtype, tf32: bool = False, accumulation: torch.dty
 def gamma(K: torch.Tensor, u: float) -> torch.Tensor:
     """Higham's ``gamma_K = K*u / (1 - K*u)``; infinite where ``K*u >= 1`` (no meaningful bound)."""
     Ku = K * u
-    return torch.where(Ku < 1, Ku / (1 - Ku).clamp_min(1e-300), torch.full_like(Ku, math.inf))
+    return torch.where(Ku < 1, Ku / (1 - Ku), math.inf)  # the quotient where Ku >= 1 is never kept
 
 
 def magnitude_of(t: torch.Tensor) -> torch.Tensor:
@@ -99,23 +99,28 @@ def magnitude_of(t: torch.Tensor) -> torch.Tensor:
 
 
 def allowance(M: torch.Tensor, K: torch.Tensor, y_ref: torch.Tensor, prec: Precision,
-              y_ref_without_bias: torch.Tensor | None = None) -> torch.Tensor:
+              y_ref_without_bias: torch.Tensor | None = None, rounding: torch.Tensor | None = None) -> torch.Tensor:
     """The per-element rounding-error allowance (module docstring), float64, shaped like ``y_ref``.
 
     With a bias, a kernel may round the bias-free sum ``s`` to the output type before adding the
     bias (PyTorch adds the bias as a separate operation): that second rounding adds ``u_out * |s|``.
+    ``rounding``: :func:`output_rounding`, where it was already computed.
     """
-    g = gamma(K, prec.u_acc) * (1 + prec.rho)
-    factor = 4 * g + 8 * prec.u_acc + 2.5 * prec.rho if prec.is_complex else 2 * g + 1.25 * prec.rho
-    return factor * M + output_rounding(y_ref, prec, y_ref_without_bias) + prec.tiny_acc * K
+    if rounding is None:
+        rounding = output_rounding(y_ref, prec, y_ref_without_bias)
+    rho = prec.rho
+    # (per_gamma * gamma_K + plain) * M, in fused operations: this runs every example
+    per_gamma, plain = (4 * (1 + rho), 8 * prec.u_acc + 2.5 * rho) if prec.is_complex else (2 * (1 + rho), 1.25 * rho)
+    allowed = torch.addcmul(torch.add(rounding, K, alpha=prec.tiny_acc), gamma(K, prec.u_acc), M, value=per_gamma)
+    return allowed.add_(M, alpha=plain) if plain else allowed
 
 
 def output_rounding(y_ref: torch.Tensor, prec: Precision, y_ref_without_bias: torch.Tensor | None) -> torch.Tensor:
     """Rounding to the output dtype: the result, and the bias-free sum where a bias is added after it."""
-    rounding = prec.u_out * magnitude_of(y_ref) + 2 * prec.tiny_out
+    size = magnitude_of(y_ref)
     if y_ref_without_bias is not None:
-        rounding = rounding + prec.u_out * magnitude_of(y_ref_without_bias)
-    return rounding
+        size = size + magnitude_of(y_ref_without_bias)
+    return size.mul_(prec.u_out).add_(2 * prec.tiny_out)  # in place: magnitude_of made a new tensor
 
 
 def fft_error(log2_n: float, u: float) -> float:
@@ -278,6 +283,7 @@ class DirectModel:
     M: torch.Tensor
     K: torch.Tensor
     dtype: torch.dtype
+    rounding: torch.Tensor | None = None  # the allowance's output-rounding term (the statistical scale's too)
 
     def exceedance(self, check: str, y: torch.Tensor, target: torch.Tensor, scale: float = 1.0) -> Finding | None:
         return exceedance(check, y, target, scale * self.allowed, self.M, self.K, self.dtype)
@@ -353,13 +359,19 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
     y64 = widen(y)
     if y64.numel() == 0:
         return None, {"max": 0.0, "rms": 0.0}
-    ratio_max = float(model.ratio(y64, y_ref).max())
+    if isinstance(model, TransformModel):
+        ratio_max = float(model.ratio(y64, y_ref).max())
+    else:  # the error once, for both tiers (this runs every example)
+        error = (y64 - y_ref).abs()
+        ratio_max = float((error / model.allowed).max())  # the maximum propagates NaN
+    ratio_max = math.inf if math.isnan(ratio_max) else ratio_max
     # error <= allowance gives a ratio <= 1; past the allowance the rounded ratio is >= 1: only then can
     # there be a finding, whose search measures the error again
     finding = model.exceedance("bound", y64, y_ref) if not ratio_max < 1 else None
     if isinstance(model, TransformModel):
         return finding, {"max": ratio_max, "rms": 0.0}
-    rms = statistical_rms(y64, y_ref, model.M, model.K, prec, y_ref_without_bias)
+    scale = statistical_scale(y_ref, model.M, model.K, prec, y_ref_without_bias, model.rounding)
+    rms = _rms_where_live(error / scale, model.M)
     stats = {"max": ratio_max, "rms": rms}
     if finding is not None:
         return finding, stats
@@ -386,26 +398,34 @@ def exceedance(check: str, y: torch.Tensor, target: torch.Tensor, allowed: torch
 
 
 def statistical_scale(y_ref: torch.Tensor, M: torch.Tensor, K: torch.Tensor, prec: Precision,
-                      y_ref_without_bias: torch.Tensor | None = None) -> torch.Tensor:
+                      y_ref_without_bias: torch.Tensor | None = None,
+                      rounding: torch.Tensor | None = None) -> torch.Tensor:
     """The *typical* size of a correct direct kernel's error per element: Higham & Mary's
     probabilistic bound ``sqrt(K)*u*M`` for the sum, plus every term the per-element allowance grants
     besides the sum (product rounding, output rounding, the bias added after rounding), so that a
-    kernel using a freedom the bound grants never fails the statistics."""
-    return (K.sqrt() * (prec.u_acc + prec.u_in) * M + prec.u_prod * M
-            + output_rounding(y_ref, prec, y_ref_without_bias))
+    kernel using a freedom the bound grants never fails the statistics. ``rounding``:
+    :func:`output_rounding`, where it was already computed."""
+    if rounding is None:
+        rounding = output_rounding(y_ref, prec, y_ref_without_bias)
+    scale = torch.addcmul(rounding, K.sqrt(), M, value=prec.u_acc + prec.u_in)
+    return scale.add_(M, alpha=prec.u_prod) if prec.u_prod else scale
 
 
 def statistical_rms(y64: torch.Tensor, y_ref: torch.Tensor, M: torch.Tensor, K: torch.Tensor,
                     prec: Precision, y_ref_without_bias: torch.Tensor | None = None) -> float:
     """RMS over elements with ``M > 0`` of ``|y - y_ref| / statistical_scale``."""
+    return _rms_where_live((y64 - y_ref).abs() / statistical_scale(y_ref, M, K, prec, y_ref_without_bias), M)
+
+
+def _rms_where_live(normalized: torch.Tensor, M: torch.Tensor) -> float:
+    """RMS of ``normalized`` over the elements with ``M > 0``. Where M = 0 the scale is still positive (it
+    holds the output rounding's floor): the caller divides everywhere, and a mask keeps the live
+    elements' share (a mask, not indexing: this runs every example)."""
     live = M > 0
-    count = int(live.sum())
+    count = int(torch.count_nonzero(live))
     if not count:
         return 0.0
-    # where M = 0 the scale is still positive (it holds the output rounding's floor): divide everywhere,
-    # then keep the live elements' share (a mask instead of indexing: this runs every example)
-    normalized = (y64 - y_ref).abs() / statistical_scale(y_ref, M, K, prec, y_ref_without_bias)
-    return math.sqrt(float(torch.where(live, normalized, 0.0).pow(2).sum()) / count)
+    return float(torch.linalg.vector_norm(torch.where(live, normalized, 0.0))) / math.sqrt(count)
 
 
 def _worst_normalized(y64: torch.Tensor, y_ref: torch.Tensor, model: DirectModel, prec: Precision,
@@ -499,7 +519,7 @@ def vacuous_reason(y_ref: torch.Tensor, reached: torch.Tensor, x: torch.Tensor, 
     if 2 * int(((y_ref == 0) & reached).sum()) > int(reached.sum()):
         return "output mostly exact zeros where products land"
     batched_x = x if x.dim() == w.dim() else x.unsqueeze(0)
-    if not batched_x.shape[0]:
+    if not batched_x.shape[0] or (bool(x.all()) and bool(w.all())):  # no zero value: every channel contributes
         return None
     live_input = (batched_x != 0).transpose(0, 1).flatten(1).any(dim=1)
     live_weight = (w != 0).flatten(1).any(dim=1)

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from impls import spec
@@ -239,6 +240,18 @@ def magnitude(tensors: Tensors, problem: Problem) -> torch.Tensor:
     return plus_bias(reference_sum(x, w, problem.geometry()), b, problem.dims)
 
 
+def sum_and_magnitude(tensors: Tensors, problem: Problem) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's sum of products before the bias, and :func:`magnitude`. For real values one
+    scatter forms both, ``x*w`` and ``|x|*|w|`` side by side (this runs every example); a complex
+    sum and its real magnitudes differ in type."""
+    x, w, b = tensors
+    if x.is_complex():
+        return reference_sum(x, w, problem.geometry()), magnitude(tensors, problem)
+    x64, w64 = oracles.widen(x), oracles.widen(w)
+    both = reference_sum(torch.stack([x64, x64.abs()]), torch.stack([w64, w64.abs()]), problem.geometry())
+    return both[0], plus_bias(both[1], None if b is None else _abs(b), problem.dims)
+
+
 def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
     """``K``: how many terms the definition sums into each element (+1 with a bias), float64. The
     count of ``(input index, tap)`` pairs is a product over axes (times ``Cin/groups``), so it is built
@@ -255,9 +268,12 @@ def term_count(tensors: Tensors, problem: Problem) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=4096)
 def _terms_on_axis(L: int, k: int, s: int, p: int, d: int, length: int) -> torch.Tensor:
-    """How many ``(input index, tap)`` pairs of one axis land on each of its output positions (cached:
-    shrinking and re-seeding meet the same axes again and again)."""
-    return torch.tensor([len(spec.contributing_pairs(o, L, k, s, p, d)) for o in range(length)], dtype=torch.float64)
+    """How many ``(input index, tap)`` pairs of one axis land on each of its output positions: pair
+    ``(i, t)`` lands on ``i*s + t*d - p`` (counted with numpy, in microseconds; cached: shrinking and
+    re-seeding meet the same axes again and again)."""
+    landing = (np.arange(L)[:, None] * s + np.arange(k)[None, :] * d - p).reshape(-1)
+    counts = np.bincount(landing[(landing >= 0) & (landing < length)], minlength=length)
+    return torch.from_numpy(counts.astype(np.float64))
 
 
 def _most_terms(problem: Problem) -> int:
