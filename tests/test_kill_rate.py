@@ -1,6 +1,12 @@
-"""The gate, in its default ci profile, flags every planted bug by the check expected of it, found by
-search (a replay of the corpus does not count), with the failing test and the finding named. One gate
-run per check, over the planted bugs expected of it."""
+"""The gate (the ci profile, derandomized, at 100 examples per test) flags every planted bug by the
+check expected of it, found by search (a replay of the corpus does not count), with the failing test
+and the finding named. One gate run per check, over the planted bugs expected of it.
+
+At the ci profile's own 30 examples a few bugs that need a rare combination (a 1x1 kernel on every
+axis with a stride, the tail of a channel block) are found in only 80-95% of random seeds
+(``benchmarks/kill_rates.py`` measures it): asserting them on one derandomized sequence of 30 would
+pass or fail by that sequence's luck. At 100 each is found in 95% of seeds or more, and every bug is
+checked in two dtypes, each with its own sequence."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from suites.checks import CHECKS
 
 from .planted.catalog import EXPECTED, MODULES
 
+EXAMPLES = 100
 BUGS_OF_CHECK = {check: sorted(bug for bug, (_, expected) in EXPECTED.items() if expected == check)
                  for check in sorted({expected for _, expected in EXPECTED.values()})}
 
@@ -23,7 +30,7 @@ def test_every_planted_bug_is_flagged_by_its_expected_check(check_name, tmp_path
     out = tmp_path / "out"
     plugins = [arg for module in MODULES for arg in ("--impl-module", module)]
     run = gate(*plugins, *(arg for bug in bugs for arg in ("--impl", bug)), "-k", check.test,
-               "--report-dir", str(out), "--contain", "none")
+               "--report-dir", str(out), "--contain", "none", "--examples", str(EXAMPLES))
     assert run.returncode == 1 and run.failed(check.test), run.output[-3000:]
     flagged: dict[str, set[str]] = {}
     for record in read_report(out / "report.json")["discrepancies"]:

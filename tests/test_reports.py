@@ -214,7 +214,8 @@ def test_an_invalid_problem_answered_with_garbage_is_severe_and_no_benign_rule_h
     run = gate("--impl-module", BUGS, "--impl-module", str(PLANTED / "fault_classes.py"),
                "--impl", "bug-garbage-bias-broadcast", "--impl", "bug-garbage-empty-input",
                "--impl", "bug-b13-accepts-empty-output", "--expectations", str(rules), "--dtype", "float32",
-               "-k", "test_invalid_raises", "--contain", "none", "--report-dir", str(out))
+               "-k", "test_invalid_raises", "--contain", "none", "--report-dir", str(out),
+               "--examples", "100")  # a longer bias reaches the rule in 30 examples on most sequences, not all
     assert run.returncode == 1, run.output[-3000:]
     records = read_report(out / "report.json")["discrepancies"]
     unexpected = {(d["impl"], d["check"]) for d in records if d["status"] == "unexpected"}

@@ -48,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hang-shrink-seconds", type=float, default=DEFAULT_HANG_SHRINK_SECONDS, metavar="SECONDS",
                     help="how long one test may shrink a hang before it is reported as found, unminimized "
                          f"(default {DEFAULT_HANG_SHRINK_SECONDS:g})")
+    group.addoption("--examples", type=int, default=None, metavar="N",
+                    help="examples per test instead of the profile's (the ci profile: 30); more examples "
+                         "reach rare regions more surely, in proportionally more time")
     group.addoption("--fuzz-seconds", type=float, default=None, metavar="SECONDS",
                     help="a fuzz campaign: random seeds, every test a slice of this wall-clock budget, ending on time")
     group.addoption("--shard", default=None, metavar="I/N",

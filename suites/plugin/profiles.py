@@ -37,6 +37,12 @@ def apply_options(config: pytest.Config) -> None:
     url = config.getoption("example_db")
     if url:
         changes["database"] = _example_database(url)
+    examples = config.getoption("examples")
+    if examples is not None:
+        if examples < 1 or config.getoption("fuzz_seconds"):
+            raise pytest.UsageError(f"--examples {examples}: give a count of at least 1, and not with "
+                                    "--fuzz-seconds (a campaign's clock decides its count)")
+        changes["max_examples"] = examples
     if config.getoption("fuzz_seconds"):
         if config.getoption("hypothesis_profile", None) is None:
             settings.load_profile("fuzz")
