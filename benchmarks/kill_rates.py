@@ -1,8 +1,9 @@
 """The suite's measured power: for each planted bug, the time until the gate's expected check first
-fails (before shrinking), the size of the minimized problem, and whether PyTorch's own OpInfo samples
+fails (before shrinking), how often the ci profile's 30 examples find it (over ``--ci-seeds`` random
+seeds), the size of the minimized problem, and whether PyTorch's own OpInfo samples
 (``sample_inputs_conv_transpose*``), checked as PyTorch's test_ops checks a CPU kernel, catch it.
 
-    python benchmarks/kill_rates.py [--seeds 5] [--budget 2000]
+    python benchmarks/kill_rates.py [--seeds 5] [--budget 2000] [--ci-seeds 40]
 
 PyTorch's samples are checked two ways, as test_ops does: the result in float64 against torch's own
 float64 kernel (``torch.testing.assert_close`` defaults), and the float32 result on non-contiguous
@@ -29,8 +30,10 @@ import impls  # noqa: E402
 from suites.case import Case  # noqa: E402
 from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
+from suites.plugin.profiles import PROFILES  # noqa: E402
 from tests.planted.catalog import EXPECTED, MODULES  # noqa: E402
 
+CI_EXAMPLES = PROFILES["ci"]["max_examples"]
 QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -155,16 +158,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5, help="random seeds per bug for the time to detection")
     parser.add_argument("--budget", type=int, default=2000, help="examples per search before giving up")
+    parser.add_argument("--ci-seeds", type=int, default=40, help="random seeds for the share found in 30 examples")
     args = parser.parse_args()
     for module in MODULES:
         impls.load_plugin(module)
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"Python {platform.python_version()}")
-    print("| planted bug | fault class | check | gate: median time to first failure (examples) | minimized problem "
-          "| PyTorch OpInfo samples |")
-    print("|---|---|---|---|---|---|")
+    print("| planted bug | fault class | check | gate: median time to first failure (examples) | found in the ci "
+          "profile's 30 examples | minimized problem | PyTorch OpInfo samples |")
+    print("|---|---|---|---|---|---|---|")
     ours = theirs = 0
-    all_times = []
+    all_times, ci_shares = [], []
     for bug, (fault, check) in EXPECTED.items():
         impl = impls.get(bug)
         dtype = "float32" if "float32" in impl.dtypes else impl.dtypes[0]
@@ -179,12 +183,17 @@ def main() -> None:
                          f"{len(found)}/{len(runs)} seeds")
         else:
             detection = f"not found in {args.budget} examples x {len(runs)} seeds"
+        within_ci = sum(first_failure(case, check, 1000 + s, CI_EXAMPLES) is not None for s in range(args.ci_seeds))
+        ci_shares.append(within_ci / args.ci_seeds)
         verdict = pytorch_samples_verdict(impl)
         theirs += verdict.startswith("caught")
-        print(f"| `{bug}` | {fault} | {check} | {detection} | {minimized(case, check)} | {verdict} |", flush=True)
+        print(f"| `{bug}` | {fault} | {check} | {detection} | {within_ci}/{args.ci_seeds} seeds | "
+              f"{minimized(case, check)} | {verdict} |", flush=True)
     total = len(EXPECTED)
     print(f"\nkill rate: this suite {ours}/{total}, PyTorch's OpInfo samples {theirs}/{total}; "
-          f"median time to first failure over the caught bugs: {statistics.median(all_times) * 1e3:.0f} ms")
+          f"median time to first failure over the caught bugs: {statistics.median(all_times) * 1e3:.0f} ms; "
+          f"in the ci profile's {CI_EXAMPLES} examples each bug is found in {min(ci_shares):.0%} of seeds or more "
+          f"(median {statistics.median(ci_shares):.0%})")
 
 
 if __name__ == "__main__":

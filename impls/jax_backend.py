@@ -37,19 +37,21 @@ else:
     _JAX_DTYPE = {torch.float64: jnp.float64, torch.float32: jnp.float32, torch.float16: jnp.float16,
                   torch.bfloat16: jnp.bfloat16, torch.complex64: jnp.complex64, torch.complex128: jnp.complex128}
 
+    # Host arrays cross with device_put and numpy conversions: jnp.asarray and Array.astype compile a
+    # small XLA computation for every new shape (about 9 ms each, three or four per new problem).
     def _to_jax(t: torch.Tensor):
         values = t.detach().cpu()
-        if t.dtype == torch.bfloat16:  # numpy has no bfloat16: go through float32 (exact)
-            return jnp.asarray(values.float().numpy(), dtype=jnp.bfloat16)
-        return jnp.asarray(values.contiguous().numpy())
+        if t.dtype == torch.bfloat16:  # torch's numpy bridge has no bfloat16: through float32 (exact)
+            return jax.device_put(values.float().numpy().astype(jnp.bfloat16), _cpu())
+        return jax.device_put(values.contiguous().numpy(), _cpu())
 
     @functools.cache
     def _cpu():
         return jax.devices("cpu")[0]
 
     def _to_torch(array, dtype: torch.dtype) -> torch.Tensor:
-        if dtype == torch.bfloat16:
-            return torch.from_numpy(np.array(array.astype(jnp.float32))).to(torch.bfloat16)
+        if dtype == torch.bfloat16:  # exact: every bfloat16 is a float32
+            return torch.from_numpy(np.asarray(array).astype(np.float32)).to(torch.bfloat16)
         return torch.from_numpy(np.array(array))
 
     @register(NAME, dims=(1, 2, 3), devices=("cpu",), dtypes=_DTYPES, description=DESCRIPTION,
