@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from hypothesis import HealthCheck, Phase, find, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,13 +79,26 @@ def first_failure(case: Case, check: str, run_seed: int, budget: int) -> tuple[f
 
 
 def minimized(case: Case, check: str) -> str:
-    """The minimal failing problem Hypothesis shrinks to, as a descriptor with its element count."""
+    """The minimal failing problem Hypothesis shrinks to, as a descriptor with its element count: the
+    problem of the last failing call, which is Hypothesis' final replay of the minimal example.
+    (``hypothesis.find`` returns whichever example met the condition last, which, when the very
+    simplest example fails and shrinking has nothing to do, can be a later, larger one.)"""
+    failing: list = []
+
+    @settings(max_examples=3000, derandomize=True, **QUIET)
+    @given(CHECKS[check].draws(case))
+    def search(problems):
+        if finds(case, check, problems):
+            failing[:] = [problems]
+            raise Found
+
     try:
-        problems = find(CHECKS[check].draws(case), lambda ps: finds(case, check, ps),
-                        settings=settings(max_examples=3000, derandomize=True, **QUIET))
-        problem = next(p for p in problems if finds(case, check, [p]))
-    except Exception as exc:  # noqa: BLE001  (NoSuchExample and friends)
-        return f"({type(exc).__name__})"
+        search()
+    except Exception:  # noqa: BLE001,S110  (Found, however Hypothesis wraps it)
+        pass
+    if not failing:
+        return "(not found)"
+    problem = next(p for p in failing[0] if finds(case, check, [p]))
     size = torch.Size(problem.input_shape).numel() + torch.Size(problem.weight_shape).numel()
     return f"{size} elements: `{problem.describe()}`"
 

@@ -1,11 +1,14 @@
 """Harness throughput: examples per second on one core for each oracle on the default problem
 distribution, in-process and contained (the implementation in a warm worker process, as plugins run),
 where the time of an example goes (drawing it with Hypothesis, the implementation's call, the harness's
-own work: values, float64 reference quantities, comparison), the third-party frameworks beside a
-built-in, and campaign throughput from 1 worker to every core. Each rate is the best of ``--repeats``
-runs (the machine is shared: the best run is the least disturbed one).
+own work: values, float64 reference quantities, comparison); the shape, exact and bound oracles on
+small problems (the same draws with the work cap lowered to ``--small-cap`` output elements, where
+the harness's own cost is what is left); the third-party frameworks beside a built-in; and campaign
+throughput from 1 worker to every core. Each rate is the best of ``--repeats`` runs (the machine is
+shared: the best run is the least disturbed one).
 
     python benchmarks/throughput.py [--impl im2col] [--examples 300] [--repeats 3] [--campaign-seconds 30]
+                                    [--small-cap 1000]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import impls  # noqa: E402
+from suites import strategies  # noqa: E402
 from suites.case import Case  # noqa: E402
 from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
 from suites.containment import contained  # noqa: E402
@@ -105,6 +109,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--campaign-seconds", type=float, default=30)
+    parser.add_argument("--small-cap", type=int, default=1000, help="output elements at most, for small problems")
     args = parser.parse_args()
     torch.set_num_threads(1)
     impl = impls.get(args.impl)
@@ -123,11 +128,30 @@ def main() -> None:
               f"{rate.outside:.0%} | {boxed_rate.per_second:.0f} | {boxed_rate.per_second / rate.per_second:.0%} |",
               flush=True)
     boxed.fn.close()
+    small(impl, args.examples, args.repeats, args.small_cap)
     frameworks(impl, args.examples, args.repeats)
     print("\n| campaign workers | examples/s |")
     print("|---:|---:|")
     for workers in range(1, (os.cpu_count() or 1) + 1):
         print(f"| {workers} | {campaign(workers, args.campaign_seconds, impl.name):.0f} |", flush=True)
+
+
+def small(impl: impls.Implementation, examples: int, repeats: int, cap: int) -> None:
+    """The shape, exact and bound oracles in-process on small problems: the default draws with the
+    strategies' work cap (:data:`suites.strategies.MAX_OUTPUT_ELEMENTS`, 50,000 output elements per
+    example) lowered to ``cap``."""
+    print(f"\n| oracle, problems of at most {cap:,} output elements | examples/s in-process (one core) | drawing ms "
+          "| implementation ms | harness ms |")
+    print("|---|---:|---:|---:|---:|")
+    default_cap = strategies.MAX_OUTPUT_ELEMENTS
+    strategies.MAX_OUTPUT_ELEMENTS = cap  # read at draw time
+    try:
+        for check in ("shape", "exact", "bound"):
+            rate = best(impl, check, examples, repeats)
+            print(f"| {check} | {rate.per_second:.0f} | {rate.drawing:.2f} | {rate.calling:.2f} | {rate.harness:.2f} |",
+                  flush=True)
+    finally:
+        strategies.MAX_OUTPUT_ELEMENTS = default_cap
 
 
 def frameworks(builtin: impls.Implementation, examples: int, repeats: int) -> None:
