@@ -123,6 +123,7 @@ def facts_of(problem: Problem) -> dict[str, Any]:
     facts["dims"] = problem.dims
     facts["batch"] = problem.input_shape[0] if problem.batched else None
     facts["kernel_size"] = list(problem.weight_shape[2:])
+    facts["out_channels"] = problem.out_channels
     lengths = problem.formula_lengths()  # negative ones included, for invalid problems
     if lengths is not None:
         facts["output_size"] = list(lengths)
