@@ -111,7 +111,7 @@ def _build_run(config: pytest.Config) -> Run:
     corpus, problems = load_corpus(directories)
     versions = {impl.name: str(impl.extra["version"]) for impl in selected if "version" in impl.extra}
     spec_of = dict(zip(plugins, specs))
-    return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
+    return Run(rules=rules, implementations=[_contained(impl, config, spec_of, rules) for impl in selected],
                report_dir=report_dir,
                writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
                plugin_modules=tuple(config.getoption("impl_module")), environment=environment(versions),
@@ -132,11 +132,15 @@ def _writable(report_dir: Path) -> Path:
     return report_dir
 
 
-def _contained(impl: impls.Implementation, config: pytest.Config, spec_of: dict[str, str]) -> impls.Implementation:
+def _contained(impl: impls.Implementation, config: pytest.Config, spec_of: dict[str, str],
+               rules: list[expectations.Rule]) -> impls.Implementation:
     """The implementation, running in a worker process when --contain says so; the worker imports only
-    the plugin that registered it (two plugins that cannot share a process never meet there)."""
+    the plugin that registered it (two plugins that cannot share a process never meet there). Under
+    ``plugins`` a built-in that a rule declares to crash is contained too: in-process, the crash it is
+    known for would end the run instead of matching the rule."""
     mode = config.getoption("contain")
-    if mode == "none" or (mode == "plugins" and trusted_in_process(impl)):
+    declared_crash = any("crash" in rule.check and impl.name in rule.impl for rule in rules)
+    if mode == "none" or (mode == "plugins" and trusted_in_process(impl) and not declared_crash):
         return impl
     own = [spec_of[impl.module]] if impl.module in spec_of else []
     return contained(impl, own, config.getoption("call_timeout"))
