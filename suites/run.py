@@ -60,6 +60,8 @@ class Run:
     progress_written: float = 0.0
     hang_shrink_seconds: float = DEFAULT_HANG_SHRINK_SECONDS
     hangs: dict[str, HangHunt] = field(default_factory=dict)  # test node id -> the hang it is shrinking
+    # in-process implementation name -> its contained twin, for the cases a rule declares to crash
+    crash_contained: dict[str, Implementation] = field(default_factory=dict)
     report: dict[str, Any] | None = None  # the merged report, once the session has written it
 
     @property

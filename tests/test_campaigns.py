@@ -16,11 +16,14 @@ import pytest
 import torch
 
 import impls
+from reports.expectations import Rule
 from reports.records import read_report
 from suites import containment
 from suites.__main__ import main as suites_main
 from suites.campaign import Progress
 from suites.containment import ADAPTIVE_FLOOR, ContainedCall, _products
+from suites.plugin.parametrize import _for_case
+from suites.run import RUN_KEY, Run
 
 from .conftest import PLANTED, ROOT
 
@@ -271,3 +274,25 @@ def test_a_failure_found_by_one_runner_is_replayed_by_another(redis_url, gate):
     assert replayer.failed("test_bound"), replayer.output[-3000:]
     fresh = gate(*common, "--hypothesis-profile", "replay", "--example-db", f"{redis_url}/1")
     assert fresh.returncode == 0, fresh.output[-3000:]
+
+
+class _Options:
+    """Just what suites.plugin.parametrize reads of a pytest config: the run and two options."""
+
+    def __init__(self, run, contain: str) -> None:
+        self.stash = {RUN_KEY: run}
+        self.contain = contain
+
+    def getoption(self, name: str):
+        return {"contain": self.contain, "call_timeout": 60.0}[name]
+
+
+def test_a_built_in_runs_contained_in_the_cases_a_rule_declares_it_crashes():
+    naive = impls.get("naive")
+    crashes = Rule(id="naive-bf16-crash", impl=("naive",), check=("crash",), reason="declared", dtype=("bfloat16",))
+    run = Run(rules=[crashes], implementations=[naive])
+    twin = _for_case(_Options(run, "plugins"), naive, "cpu", "bfloat16")
+    assert isinstance(twin.fn, ContainedCall) and twin.name == "naive"
+    assert _for_case(_Options(run, "plugins"), naive, "cpu", "bfloat16") is twin  # one worker for its cases
+    assert _for_case(_Options(run, "plugins"), naive, "cpu", "float32") is naive  # no crash declared there
+    assert _for_case(_Options(run, "none"), naive, "cpu", "bfloat16") is naive  # --contain none is obeyed

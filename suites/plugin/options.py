@@ -111,7 +111,7 @@ def _build_run(config: pytest.Config) -> Run:
     corpus, problems = load_corpus(directories)
     versions = {impl.name: str(impl.extra["version"]) for impl in selected if "version" in impl.extra}
     spec_of = dict(zip(plugins, specs))
-    return Run(rules=rules, implementations=[_contained(impl, config, spec_of, rules) for impl in selected],
+    return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
                report_dir=report_dir,
                writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
                plugin_modules=tuple(config.getoption("impl_module")), environment=environment(versions),
@@ -132,15 +132,11 @@ def _writable(report_dir: Path) -> Path:
     return report_dir
 
 
-def _contained(impl: impls.Implementation, config: pytest.Config, spec_of: dict[str, str],
-               rules: list[expectations.Rule]) -> impls.Implementation:
+def _contained(impl: impls.Implementation, config: pytest.Config, spec_of: dict[str, str]) -> impls.Implementation:
     """The implementation, running in a worker process when --contain says so; the worker imports only
-    the plugin that registered it (two plugins that cannot share a process never meet there). Under
-    ``plugins`` a built-in that a rule declares to crash is contained too: in-process, the crash it is
-    known for would end the run instead of matching the rule."""
+    the plugin that registered it (two plugins that cannot share a process never meet there)."""
     mode = config.getoption("contain")
-    declared_crash = any("crash" in rule.check and impl.name in rule.impl for rule in rules)
-    if mode == "none" or (mode == "plugins" and trusted_in_process(impl) and not declared_crash):
+    if mode == "none" or (mode == "plugins" and trusted_in_process(impl)):
         return impl
     own = [spec_of[impl.module]] if impl.module in spec_of else []
     return contained(impl, own, config.getoption("call_timeout"))
@@ -175,6 +171,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Leave no worker process of a contained implementation behind."""
     if RUN_KEY in config.stash:
-        for impl in run_of(config).implementations:
+        run = run_of(config)
+        for impl in run.implementations + list(run.crash_contained.values()):
             if isinstance(impl.fn, ContainedCall):
                 impl.fn.close()

@@ -11,6 +11,7 @@ import pytest
 import impls
 
 from ..case import Case
+from ..containment import ContainedCall, contained
 from ..corpus import replayable
 from ..run import Run, run_of
 from .options import parse_shard
@@ -35,7 +36,22 @@ def cases(config: pytest.Config) -> Iterator[tuple[Case, str | None]]:
             reason = impls.registry.device_unavailable_reason(device)
             for dtype in impl.dtypes:
                 if not dtypes or dtype in dtypes:
-                    yield Case(impl, device, dtype), reason
+                    yield Case(_for_case(config, impl, device, dtype), device, dtype), reason
+
+
+def _for_case(config: pytest.Config, impl: impls.Implementation, device: str, dtype: str) -> impls.Implementation:
+    """``impl``, or its contained twin where it runs in-process under ``--contain plugins`` and a rule
+    declares that it crashes in this device and dtype: in-process, the crash it is known for would end
+    the run instead of matching the rule."""
+    run = run_of(config)
+    if config.getoption("contain") != "plugins" or isinstance(impl.fn, ContainedCall):
+        return impl
+    if not any("crash" in rule.check and impl.name in rule.impl and (not rule.device or device in rule.device)
+               and (not rule.dtype or dtype in rule.dtype) for rule in run.rules):
+        return impl
+    if impl.name not in run.crash_contained:
+        run.crash_contained[impl.name] = contained(impl, [], config.getoption("call_timeout"))
+    return run.crash_contained[impl.name]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
