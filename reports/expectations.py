@@ -43,11 +43,13 @@ class Rule:
     when: dict[str, Any] = field(default_factory=dict)
 
     def matches(self, impl: str, check: str, device: str, dtype: str, facts: dict[str, Any]) -> bool:
-        if impl not in self.impl or check not in self.check:
-            return False
-        if (self.device and device not in self.device) or (self.dtype and dtype not in self.dtype):
-            return False
-        return all(_holds(facts.get(key), wanted) for key, wanted in self.when.items())
+        return self.covers(impl, check, device, dtype) and all(
+            _holds(facts.get(key), wanted) for key, wanted in self.when.items())
+
+    def covers(self, impl: str, check: str, device: str, dtype: str) -> bool:
+        """Whether the rule names this implementation, check, device and dtype (its ``when`` aside)."""
+        return (impl in self.impl and check in self.check and (not self.device or device in self.device)
+                and (not self.dtype or dtype in self.dtype))
 
 
 _COMPARISONS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt, "<": operator.lt,

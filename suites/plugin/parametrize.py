@@ -46,8 +46,7 @@ def _for_case(config: pytest.Config, impl: impls.Implementation, device: str, dt
     run = run_of(config)
     if config.getoption("contain") != "plugins" or isinstance(impl.fn, ContainedCall):
         return impl
-    if not any("crash" in rule.check and impl.name in rule.impl and (not rule.device or device in rule.device)
-               and (not rule.dtype or dtype in rule.dtype) for rule in run.rules):
+    if not any(rule.covers(impl.name, "crash", device, dtype) for rule in run.rules):
         return impl
     if impl.name not in run.crash_contained:
         run.crash_contained[impl.name] = contained(impl, [], config.getoption("call_timeout"))
