@@ -8,6 +8,7 @@ parent's OpenMP threads are never forked.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
 import math
@@ -19,7 +20,7 @@ import signal
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -136,11 +137,11 @@ def _answer(fn: Any, args: tuple, kwargs: dict, packed_args: Any, packed_kwargs:
         return "raised", type(exc).__name__, str(exc)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Packed:
+class _Packed(NamedTuple):
     """A CPU tensor as plain bytes: its storage, dtype, size, strides and offset (layout kept exactly,
     stride-0 expansions included). Sent through the pipe as it is; torch's own transfer moves every
-    tensor through a new shared-memory segment, which costs more than a small kernel call."""
+    tensor through a new shared-memory segment, which costs more than a small kernel call. (A named
+    tuple: it is built and pickled several times a call, and costs a third of what a dataclass does.)"""
 
     dtype: str
     size: tuple[int, ...]
@@ -153,21 +154,26 @@ class _Packed:
 _PLAIN = frozenset({int, float, bool, str, type(None)})
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds no tensor for certain: a number, string or None, or a plain tuple or
+    list of them (most arguments: stride, padding and the like), which every walk below passes as it is."""
+    kind = type(value)
+    return kind in _PLAIN or ((kind is tuple or kind is list) and all(type(item) in _PLAIN for item in value))
+
+
 def _pack(value: Any) -> Any:
     """``value`` with its CPU tensors packed (nested tuples, lists and dicts; CUDA tensors are left to
     torch's own inter-process transfer)."""
-    if type(value) in _PLAIN:  # most arguments: stride, padding and the like
+    if _plain(value):
         return value
     if isinstance(value, torch.Tensor):
         if value.device.type != "cpu" or value.is_sparse:
             return value
-        tensor = value.detach().resolve_conj().resolve_neg()
+        tensor = value.detach().resolve_conj().resolve_neg() if value.is_conj() or value.is_neg() else value
         data = None if tensor.untyped_storage().device.type == "meta" else _storage_bytes(tensor)
         return _Packed(str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), tuple(tensor.stride()),
                        tensor.storage_offset(), data, value.requires_grad)
     if isinstance(value, (tuple, list)):
-        if all(type(item) in _PLAIN for item in value):
-            return value
         return _rebuilt(value, [_pack(item) for item in value])
     if isinstance(value, dict):
         return {key: _pack(item) for key, item in value.items()}
@@ -180,11 +186,16 @@ def _rebuilt(value: tuple | list, items: list) -> tuple | list:
 
 
 def _storage_bytes(tensor: torch.Tensor) -> bytes:
-    """Every byte of the tensor's storage (a view's strides may reach anywhere in it)."""
-    return torch.empty(0, dtype=torch.uint8).set_(tensor.untyped_storage()).numpy().tobytes()
+    """Every byte of the (CPU) tensor's storage (a view's strides may reach anywhere in it), copied
+    straight from its memory."""
+    storage = tensor.untyped_storage()
+    size = storage.nbytes()
+    return ctypes.string_at(storage.data_ptr(), size) if size else b""
 
 
 def _unpack(value: Any) -> Any:
+    if _plain(value):
+        return value
     if isinstance(value, _Packed):
         if value.data is None:  # shape, dtype and strides without values: memory nothing reads
             return torch.empty_strided(value.size, value.stride, dtype=getattr(torch, value.dtype)).requires_grad_(
@@ -193,7 +204,7 @@ def _unpack(value: Any) -> Any:
             else torch.UntypedStorage(0)
         tensor = torch.empty(0, dtype=getattr(torch, value.dtype)).set_(storage, value.offset, value.size,
                                                                          value.stride)
-        return tensor.requires_grad_(value.requires_grad)
+        return tensor.requires_grad_() if value.requires_grad else tensor
     if isinstance(value, (tuple, list)):
         return _rebuilt(value, [_unpack(item) for item in value])
     if isinstance(value, dict):
@@ -204,8 +215,13 @@ def _unpack(value: Any) -> Any:
 def _changed(packed: Any, unpacked: Any) -> list[tuple[int, _Packed]]:
     """The tensors among the arguments whose bytes the call changed, by their position, packed."""
     # only CPU tensors were packed: pair them with the CPU tensors they became, position by position
-    before, after = _tensors_in(packed, _Packed), _tensors_in(unpacked, cpu_only=True)
-    return [(i, _pack(t)) for i, (was, t) in enumerate(zip(before, after)) if _storage_bytes(t.detach()) != was.data]
+    before = _tensors_in(packed, _Packed)
+    if not before:
+        return []
+    after = _tensors_in(unpacked, cpu_only=True)
+    # a tensor sent without data (its storage was on the meta device) has no values to change
+    return [(i, _pack(t)) for i, (was, t) in enumerate(zip(before, after))
+            if was.data is not None and _storage_bytes(t) != was.data]
 
 
 def _ensure_forkserver() -> None:
@@ -241,6 +257,7 @@ class ContainedCall:
     def __init__(self, name: str, plugin_modules: list[str], timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
         self.name, self.plugin_modules, self.timeout = name, list(plugin_modules), timeout
         self.process: Any = None
+        self.exits: Any = None  # a poll of the process's sentinel
         self.connection: Connection | None = None
         self.arrivals: _Arrivals | None = None
         self.slowest = 0.0  # the longest a call has taken and still answered
@@ -271,6 +288,8 @@ class ContainedCall:
                                                                  torch.get_num_threads()), daemon=True)
             self.process.start()
             child.close()
+            self.exits = select.poll()  # the process's sentinel becomes readable when it ends
+            self.exits.register(self.process.sentinel, select.POLLIN)
             self.connection, self.arrivals, self.warm = parent, _Arrivals(parent), False
             if parent.poll(START_TIMEOUT):
                 parent.recv()  # "ready"; EOFError if it died importing (a crash)
@@ -307,7 +326,7 @@ class ContainedCall:
     def run(self, procedure: str | None, *args: Any, **kwargs: Any) -> Any:
         """Call the implementation, or run a procedure of ``suites.gradients`` on it, in the worker."""
         try:
-            if self.process is None or not self.process.is_alive():
+            if self.process is None or self.exits.poll(0):  # (cheaper than is_alive, which builds a selector)
                 self._stop()
                 self._start()
             self.connection.send((procedure, _pack(args), _pack(kwargs)))
@@ -329,7 +348,7 @@ class ContainedCall:
             raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
         _, result, changed_args, changed_kwargs = reply
         for sent, changed in ((args, changed_args), (kwargs, changed_kwargs)):
-            originals = _tensors_in(sent, torch.Tensor, cpu_only=True)
+            originals = _tensors_in(sent, torch.Tensor, cpu_only=True) if changed else []
             for position, packed in changed:
                 original, after = originals[position], _unpack(packed)
                 if original.shape == after.shape:
@@ -342,15 +361,17 @@ def _products(args: tuple) -> int:
     """How many products a transposed convolution of these arguments forms: input elements times the
     taps and output channels each one meets (the first two tensors are the input and the weight, for
     the forward call and the gradient procedures alike)."""
-    tensors = _tensors_in(args)
-    if len(tensors) < 2:
+    x, w = args[:2] if len(args) >= 2 and isinstance(args[0], torch.Tensor) and isinstance(args[1], torch.Tensor) \
+        else (_tensors_in(args) + [None, None])[:2]
+    if w is None:
         return 1
-    x, w = tensors[:2]
-    return max(1, x.numel()) * max(1, w[0].numel() if w.dim() and w.shape[0] else 1)
+    return max(1, x.numel()) * max(1, w.numel() // w.shape[0] if w.dim() and w.shape[0] else 1)
 
 
 def _tensors_in(value: Any, kind: type = torch.Tensor, cpu_only: bool = False) -> list:
     """The tensors (or packed tensors) in nested tuples, lists and dicts, in order."""
+    if _plain(value):
+        return []
     if isinstance(value, kind):
         return [] if cpu_only and value.device.type != "cpu" else [value]
     if isinstance(value, (tuple, list)):
