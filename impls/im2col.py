@@ -3,8 +3,10 @@ columns are then scatter-added (col2im) into the uncropped output, which is crop
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import torch
 
 from . import spec
@@ -15,21 +17,28 @@ from .registry import register
 def landing_indexes(geometry: spec.Geometry, device: torch.device) -> torch.Tensor:
     """Flat index into the uncropped buffer of every (tap, input position) pair, shape ``(Kt*P,)``
     with taps outermost, matching the column layout."""
-    full = geometry.full_size()
-    flat = torch.zeros((), dtype=torch.int64, device=device)
-    for axis in range(geometry.dims):
-        taps = torch.arange(geometry.kernel_size[axis], device=device) * geometry.dilation[axis]
-        positions = torch.arange(geometry.input_size[axis], device=device) * geometry.stride[axis]
+    table = _landing_table(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.dilation,
+                           geometry.full_size())
+    return torch.from_numpy(table).to(device)
+
+
+@functools.lru_cache(maxsize=1024)
+def _landing_table(input_size: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                   dilation: tuple[int, ...], full_size: tuple[int, ...]) -> np.ndarray:
+    """:func:`landing_indexes` as a numpy array, cached per geometry: shrinking and the near-copies a
+    fuzzer draws meet the same geometries again and again (numpy, not torch: a cached array is no
+    tensor that an autograd, inference or fake-tensor mode of one call could have marked)."""
+    dims = len(input_size)
+    flat = np.zeros((), dtype=np.int64)
+    for axis in range(dims):
+        taps = np.arange(kernel_size[axis]) * dilation[axis]
+        positions = np.arange(input_size[axis]) * stride[axis]
         axis_index = taps[:, None] + positions[None, :]  # (k_a, L_a)
-        flat = flat[..., None, None] * full[axis] + _spread(axis_index, axis, geometry.dims)
+        # broadcast the axis's (k, L) table against the axes accumulated so far
+        flat = flat[..., None, None] * full_size[axis] + axis_index.reshape((1, 1) * axis + axis_index.shape)
     # flat now has axes (k_0, L_0, k_1, L_1, ...); bring taps first, then positions.
-    order = list(range(0, 2 * geometry.dims, 2)) + list(range(1, 2 * geometry.dims, 2))
-    return flat.permute(order).reshape(-1)
-
-
-def _spread(axis_index: torch.Tensor, axis: int, dims: int) -> torch.Tensor:
-    """Shape an axis's (k, L) index table so it broadcasts against the axes accumulated so far."""
-    return axis_index.reshape((1, 1) * axis + axis_index.shape) if axis else axis_index
+    order = list(range(0, 2 * dims, 2)) + list(range(1, 2 * dims, 2))
+    return np.ascontiguousarray(flat.transpose(order).reshape(-1))
 
 
 @register("im2col", dims=(1, 2, 3), devices=("cpu", "cuda"), dtypes=spec.ALL_DTYPES,

@@ -295,13 +295,16 @@ def _random(shape: tuple[int, ...], dtype: str, generator: torch.Generator) -> t
 
 def _integers(shape: tuple[int, ...], span: int, dtype: str, generator: torch.Generator,
               nonzero: bool = False) -> torch.Tensor:
-    values = torch.randint(-span, span + 1, shape, generator=generator).to(torch.float64)
+    complex_values = dtype.startswith("complex")
+    # drawn straight in a real dtype: the same values and generator state as drawing int64 and converting
+    values = torch.randint(-span, span + 1, shape, generator=generator,
+                           dtype=torch.float64 if complex_values else spec.DTYPES[dtype])
     if nonzero:
-        values = torch.where(values == 0, torch.ones((), dtype=torch.float64), values)
-    if dtype.startswith("complex"):
+        values = values.masked_fill_(values == 0, 1)
+    if complex_values:
         imag = torch.randint(-span, span + 1, shape, generator=generator).to(torch.float64)
-        values = torch.complex(values, imag)
-    return values.to(spec.DTYPES[dtype])
+        values = torch.complex(values, imag).to(spec.DTYPES[dtype])
+    return values
 
 
 def _thin(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
