@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import subprocess
@@ -117,6 +118,7 @@ def main() -> None:
           f"float32, one thread; best of {args.repeats} runs of {args.examples} examples")
     boxed = contained(impl, [])
     per_oracle(boxed, "shape", 5)  # start its worker: a run starts it once per implementation and process
+    gc.freeze()  # as the gate does once its tests are collected (suites/plugin/options.py)
     print("\n| oracle | examples/s in-process (one core) | drawing ms | implementation ms | harness ms | "
           "time outside the implementation | examples/s contained | contained / in-process |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
