@@ -23,10 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.internal.entropy import deterministic_PRNG  # the engine's own, as it runs each example
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,6 +39,7 @@ from suites.case import Case  # noqa: E402
 from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
 from suites.containment import contained  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
+from suites.problem import Problem  # noqa: E402
 
 
 class Rate(NamedTuple):
@@ -126,7 +129,7 @@ def main() -> None:
           f"float32, one thread; best of {args.repeats} runs of {args.examples} examples")
     boxed = contained(impl, [])
     per_oracle(boxed, "shape", 5)  # start its worker: a run starts it once per implementation and process
-    gc.freeze()  # as the gate does once its tests are collected (suites/plugin/options.py)
+    full_collections(impl, args.examples, 2 * args.repeats)  # ends with the objects frozen, as the gate runs
     print("\n| oracle | examples/s in-process (one core) | drawing ms | implementation ms | harness ms | "
           "time outside the implementation | examples/s contained | contained / in-process |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -136,13 +139,102 @@ def main() -> None:
         print(f"| {check} | {rate.per_second:.0f} | {rate.drawing:.2f} | {rate.calling:.2f} | {rate.harness:.2f} | "
               f"{rate.outside:.0%} | {boxed_rate.per_second:.0f} | {boxed_rate.per_second / rate.per_second:.0%} |",
               flush=True)
+    contained_calls(impl, boxed)
     boxed.fn.close()
     small(impl, args.examples, args.repeats, args.small_cap)
+    drawing_floor(impl, args.examples, args.repeats)
     frameworks(impl, args.examples, args.repeats)
     print("\n| campaign workers | examples/s |")
     print("|---:|---:|")
     for workers in range(1, (os.cpu_count() or 1) + 1):
         print(f"| {workers} | {campaign(workers, args.campaign_seconds, impl.name):.0f} |", flush=True)
+
+
+def full_collections(impl: impls.Implementation, examples: int, repeats: int) -> None:
+    """The bound oracle in-process before and after the objects alive are frozen out of the garbage
+    collector's way (``gc.freeze``, as the gate does once its tests are collected): how many full
+    collections the runs met, and what they cost. Leaves the objects frozen."""
+    passes: list[float] = []
+    started = [0.0]
+
+    def timer(phase: str, info: dict) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                passes.append(time.perf_counter() - started[0])
+
+    print("\n| bound oracle, in-process | runs | examples/s: best | worst | full collections | their seconds |")
+    print("|---|---:|---:|---:|---:|---:|")
+    gc.callbacks.append(timer)
+    try:
+        for label in ("objects not frozen", "objects frozen once loaded (as the gate runs)"):
+            if label.startswith("objects frozen"):
+                gc.freeze()
+            passes.clear()
+            rates = [per_oracle(impl, "bound", examples).per_second for _ in range(repeats)]
+            print(f"| {label} | {repeats} | {max(rates):.0f} | {min(rates):.0f} | {len(passes)} | {sum(passes):.2f} |",
+                  flush=True)
+    finally:
+        gc.callbacks.remove(timer)
+
+
+def contained_calls(impl: impls.Implementation, boxed: impls.Implementation, calls: int = 2000) -> None:
+    """Microseconds a call on one small fixed problem (N=2, C=3->2, 5x4, k=3x3, stride (2, 1)), in-process
+    and contained, answered and refused (stride 0): what containment adds to a call."""
+    problem = Problem(input_shape=(2, 3, 5, 4), weight_shape=(3, 2, 3, 3), bias=True, stride=(2, 1),
+                      padding=(1, 0), output_padding=(1, 0), dilation=(1, 1), groups=1, dtype="float32", seed=1)
+    tensors, kwargs = problem.materialize(), problem.kwargs()
+    print("\n| one call (fixed small problem) | in-process us | contained us | containment's own us |")
+    print("|---|---:|---:|---:|")
+
+    def per_call(fn: Any, arguments: dict, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            try:
+                fn(*tensors, **arguments)
+            except Exception:  # noqa: BLE001  (the refused row: the call raises every time)
+                pass
+        return (time.perf_counter() - start) / count * 1e6
+
+    for label, arguments in (("answered", kwargs), ("refused (stride 0)", {**kwargs, "stride": (0, 1)})):
+        per_call(boxed.fn, arguments, 200)
+        inside = min(per_call(impl.fn, arguments, calls) for _ in range(3))
+        boxed_us = min(per_call(boxed.fn, arguments, calls) for _ in range(3))
+        print(f"| {label} | {inside:.0f} | {boxed_us:.0f} | {boxed_us - inside:.0f} |", flush=True)
+
+
+def drawing_floor(impl: impls.Implementation, examples: int, repeats: int) -> None:
+    """What drawing costs in Hypothesis' engine alone (the test does nothing): the bound oracle's problems
+    beside flat tuples of integers, and the save and restore of the global random states (Python's,
+    numpy's) that the engine makes around every example."""
+    case = Case(impl, "cpu", "float32")
+
+    def draw_only(strategy: st.SearchStrategy) -> float:
+        @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(strategy)
+        def run(drawn):
+            pass
+
+        def once() -> float:
+            start = time.perf_counter()
+            run()
+            return (time.perf_counter() - start) / examples * 1000
+        return min(once() for _ in range(repeats))
+
+    print("\n| drawing only (the test does nothing) | ms an example |")
+    print("|---|---:|")
+    print(f"| the bound oracle's problems | {draw_only(CHECKS['bound'].draws(case)):.2f} |", flush=True)
+    for count in (10, 20, 30):
+        flat = st.tuples(*[st.integers(0, 9)] * count)
+        print(f"| a flat tuple of {count} integers in 0..9 | {draw_only(flat):.2f} |", flush=True)
+    start = time.perf_counter()
+    for _ in range(2000):
+        with deterministic_PRNG():
+            pass
+    print(f"| saving and restoring the global random states, once per example | "
+          f"{(time.perf_counter() - start) / 2000 * 1000:.2f} |")
 
 
 def small(impl: impls.Implementation, examples: int, repeats: int, cap: int) -> None:
