@@ -365,10 +365,11 @@ def _products(args: tuple) -> int:
     """How many products a transposed convolution of these arguments forms: input elements times the
     taps and output channels each one meets (the first two tensors are the input and the weight, for
     the forward call and the gradient procedures alike)."""
-    x, w = args[:2] if len(args) >= 2 and isinstance(args[0], torch.Tensor) and isinstance(args[1], torch.Tensor) \
-        else (_tensors_in(args) + [None, None])[:2]
-    if w is None:
+    leading = args[:2]
+    tensors = leading if all(isinstance(t, torch.Tensor) for t in leading) else _tensors_in(args)  # the usual call
+    if len(tensors) < 2:
         return 1
+    x, w = tensors[:2]
     return max(1, x.numel()) * max(1, w.numel() // w.shape[0] if w.dim() and w.shape[0] else 1)
 
 

@@ -172,9 +172,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze the objects alive once the tests are collected (torch, Hypothesis, the frameworks: some
     300,000 that live as long as the process) out of the garbage collector's way. Its full passes walk
-    every one of them, 0.1-0.2 s each, and come whenever the survivors of younger passes have grown by a
-    quarter: in a run of small examples, one example in a few hundred stalled for as long as a hundred
-    others took."""
+    every one of them, 0.1-0.2 s each, whenever the survivors of younger passes have grown by a quarter:
+    each such pass stalled one example for as long as a hundred or more others took."""
     gc.freeze()
 
 
