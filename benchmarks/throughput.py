@@ -55,6 +55,12 @@ class Rate(NamedTuple):
         return 1 - self.calling / total if total else 0.0
 
 
+def measured(examples: int) -> settings:
+    """The settings of every measured run: ``examples`` derandomized examples, nothing saved, no deadline."""
+    return settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=list(HealthCheck))
+
+
 def per_oracle(impl: impls.Implementation, check: str, examples: int) -> Rate:
     """How fast one oracle runs on ``impl``, and where its time goes."""
     inside, body, count = [0.0], [0.0], [0]
@@ -74,8 +80,7 @@ def per_oracle(impl: impls.Implementation, check: str, examples: int) -> Rate:
 
     case = Case(dataclasses.replace(impl, fn=timed), "cpu", "float32")
 
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @measured(examples)
     @given(CHECKS[check].draws(case))
     def run(problems):
         start = time.perf_counter()
@@ -211,8 +216,7 @@ def drawing_floor(impl: impls.Implementation, examples: int, repeats: int) -> No
     case = Case(impl, "cpu", "float32")
 
     def draw_only(strategy: st.SearchStrategy) -> float:
-        @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-                  suppress_health_check=list(HealthCheck))
+        @measured(examples)
         @given(strategy)
         def run(drawn):
             pass

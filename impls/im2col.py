@@ -27,7 +27,9 @@ def _landing_table(input_size: tuple[int, ...], kernel_size: tuple[int, ...], st
                    dilation: tuple[int, ...], full_size: tuple[int, ...]) -> np.ndarray:
     """:func:`landing_indexes` as a numpy array, cached per geometry: shrinking and the near-copies a
     fuzzer draws meet the same geometries again and again (numpy, not torch: a cached array is no
-    tensor that an autograd, inference or fake-tensor mode of one call could have marked)."""
+    tensor that an autograd, inference or fake-tensor mode of one call could have marked). The reference's
+    ``naive._landing_index`` holds the same indexes; im2col builds its own, from the index map per axis,
+    so that it stays an independent check of that map."""
     dims = len(input_size)
     flat = np.zeros((), dtype=np.int64)
     for axis in range(dims):

@@ -370,13 +370,13 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
     finding = model.exceedance("bound", y64, y_ref) if not ratio_max < 1 else None
     if isinstance(model, TransformModel):
         return finding, {"max": ratio_max, "rms": 0.0}
-    scale = statistical_scale(y_ref, model.M, model.K, prec, y_ref_without_bias, model.rounding)
-    rms = _rms_where_live(error / scale, model.M)
+    normalized = error / statistical_scale(y_ref, model.M, model.K, prec, y_ref_without_bias, model.rounding)
+    rms = _rms_where_live(normalized, model.M)
     stats = {"max": ratio_max, "rms": rms}
     if finding is not None:
         return finding, stats
     if rms > STATISTICAL_RMS_LIMIT:
-        worst = _worst_normalized(y64, y_ref, model, prec, y_ref_without_bias)
+        worst = _worst_normalized(y64, y_ref, model, normalized)
         return Finding("statistical", f"RMS of the normalized error is {rms:.3g} (limit "
                        f"{STATISTICAL_RMS_LIMIT}): lower-precision arithmetic than declared "
                        f"(e.g. TF32 or half-precision accumulation)", {"rms": rms, **worst}), stats
@@ -428,11 +428,11 @@ def _rms_where_live(normalized: torch.Tensor, M: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(torch.where(live, normalized, 0.0))) / math.sqrt(count)
 
 
-def _worst_normalized(y64: torch.Tensor, y_ref: torch.Tensor, model: DirectModel, prec: Precision,
-                      y_ref_without_bias: torch.Tensor | None) -> dict[str, Any]:
-    """The element with the largest error in units of its typical size, for a statistical finding."""
-    scale = statistical_scale(y_ref, model.M, model.K, prec, y_ref_without_bias)
-    normalized = torch.where(model.M > 0, (y64 - y_ref).abs() / scale, torch.zeros((), dtype=torch.float64))
+def _worst_normalized(y64: torch.Tensor, y_ref: torch.Tensor, model: DirectModel,
+                      normalized: torch.Tensor) -> dict[str, Any]:
+    """The element with the largest error in units of its typical size (``normalized``, as the statistical
+    tier measured it), for a statistical finding."""
+    normalized = torch.where(model.M > 0, normalized, torch.zeros((), dtype=torch.float64))
     flat = int(torch.argmax(torch.nan_to_num(normalized, nan=math.inf)))
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), y64.shape))
     worst = worst_element(y64[index].reshape(1), y_ref[index].reshape(1), model.allowed[index].reshape(1),
