@@ -38,11 +38,15 @@ DEFAULT_CALL_TIMEOUT = 60.0
 # would have to run 50 times slower than anything seen (and past 10 s) to be taken for one.
 ADAPTIVE_MARGIN = 50.0
 ADAPTIVE_FLOOR = 10.0
-# Starting a worker (forking, importing the plugins) is not part of any call: it has its own limit, and a
-# start that misses it is tried once more before the call counts as a crash (a child forked from a fork
-# server whose preloaded frameworks run threads can, rarely, deadlock before it runs a line).
+# Starting a worker is not part of any call and has limits of its own. A child forked from a fork server
+# whose preloaded frameworks run threads can, rarely, deadlock before it gets going (a lock some thread
+# held at the fork): it says it has begun once forked, with torch and the project imported, which
+# takes milliseconds, so a child silent for BOOT_TIMEOUT is stuck and is replaced. Importing the plugins
+# (a framework may take seconds on a loaded machine) then has START_TIMEOUT. Only START_ATTEMPTS failed
+# starts in a row make the call a crash.
+BOOT_TIMEOUT = 15.0
 START_TIMEOUT = 120.0
-START_ATTEMPTS = 2
+START_ATTEMPTS = 3
 # Once a hang is found, Hypothesis shrinks it by trying smaller problems; each still-hanging candidate
 # costs a whole per-call limit. While shrinking, a candidate counts as hanging after this floor or 20x
 # the slowest answer the implementation has given, whichever is longer (the final replay of the
@@ -93,8 +97,9 @@ class RaisedInWorker(Exception):
 
 def _serve(connection: Connection, plugin_modules: list[str], name: str, threads: int) -> None:
     torch.set_num_threads(threads)  # the caller's share of the cores (see --torch-threads)
-    import impls
+    import impls  # preloaded by the fork server
 
+    connection.send(("begun",))  # the fork is behind it (see BOOT_TIMEOUT)
     for module in plugin_modules:
         impls.load_plugin(module)
     impl = impls.get(name)
@@ -295,11 +300,13 @@ class ContainedCall:
             self.exits = select.poll()  # the process's sentinel becomes readable when it ends
             self.exits.register(self.process.sentinel, select.POLLIN)
             self.connection, self.arrivals, self.warm = parent, _Arrivals(parent), False
-            if parent.poll(START_TIMEOUT):
-                parent.recv()  # "ready"; EOFError if it died importing (a crash)
+            # "begun", then "ready" once the plugins are loaded; EOFError if it died on the way (a crash)
+            if parent.poll(BOOT_TIMEOUT) and parent.recv() and parent.poll(START_TIMEOUT):
+                parent.recv()
                 return
             self._stop()
-        raise Crashed(f"{self.name}'s process did not start within {START_TIMEOUT:g} s ({START_ATTEMPTS} attempts)")
+        raise Crashed(f"{self.name}'s process did not start ({START_ATTEMPTS} attempts: each had {BOOT_TIMEOUT:g} s "
+                      f"to begin and {START_TIMEOUT:g} s more to load its plugins)")
 
     def _stop(self) -> int | None:
         if self.process is not None:

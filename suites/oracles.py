@@ -515,6 +515,8 @@ def vacuous_reason(y_ref: torch.Tensor, reached: torch.Tensor, x: torch.Tensor, 
     """
     if y_ref.numel() == 0:
         return "empty output"
+    if bool(y_ref.all()) and bool(x.all()) and bool(w.all()):  # no zero anywhere: nothing below can apply
+        return None  # (the usual case for real values: three reductions instead of a dozen operations)
     # more than half of the reached outputs are exact zeros (one reduction each: this runs every example)
     if 2 * int(((y_ref == 0) & reached).sum()) > int(reached.sum()):
         return "output mostly exact zeros where products land"

@@ -172,6 +172,7 @@ def test_a_worker_that_does_not_start_is_started_again(tmp_path, monkeypatch):
     plugin.write_text(SLOW_START)
     impls.load_plugin(str(plugin))
     monkeypatch.setattr(containment, "START_TIMEOUT", 3.0)
+    monkeypatch.setattr(containment, "BOOT_TIMEOUT", 1.0)  # loading plugins is not held to it
     boxed = containment.contained(impls.get("first-start-hangs"), [str(plugin)])
     x, w = torch.ones(1, 1, 2), torch.ones(1, 1, 1)
     try:
@@ -180,6 +181,22 @@ def test_a_worker_that_does_not_start_is_started_again(tmp_path, monkeypatch):
         assert time.monotonic() - started >= 3
     finally:
         boxed.fn.close()
+
+
+def _never_begins(connection, *args) -> None:
+    """A worker stuck before its first message, as a child that deadlocked right after the fork is."""
+    time.sleep(3600)
+
+
+def test_a_worker_that_never_begins_is_replaced_after_the_boot_limit_not_the_start_limit(monkeypatch):
+    monkeypatch.setattr(containment, "_serve", _never_begins)
+    monkeypatch.setattr(containment, "BOOT_TIMEOUT", 0.5)
+    call = containment.ContainedCall("naive", [])
+    started = time.monotonic()
+    with pytest.raises(containment.Crashed, match=r"did not start \(3 attempts"):
+        call(torch.ones(1, 1, 2), torch.ones(1, 1, 1))
+    assert time.monotonic() - started < containment.START_TIMEOUT / 4
+    assert call.process is None  # every stuck child was killed
 
 
 def test_several_contained_calls_share_one_round_trip():
