@@ -12,6 +12,9 @@ A rule file is TOML::
 
 A predicate ``key = value`` holds when the discrepancy's facet or problem field ``key`` equals
 ``value`` (or contains it, for list-valued facets); ``key = [a, b]`` holds when it is one of them.
+``machine = { float16_on_onednn = true }`` holds the same predicates over the machine's facts (which
+kernels its framework picks on this CPU): a rule whose machine predicates fail is not in force there, so
+it neither matches, nor is stale, nor makes its implementation run contained.
 Matching works on plain dicts: this module knows nothing of torch or Hypothesis.
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = Path(__file__).with_name("expectations.toml")
-_RULE_KEYS = {"id", "impl", "check", "device", "dtype", "when", "reason", "link"}
+_RULE_KEYS = {"id", "impl", "check", "device", "dtype", "when", "machine", "reason", "link"}
 
 
 class ExpectationsError(ValueError):
@@ -41,6 +44,11 @@ class Rule:
     device: tuple[str, ...] = ()
     dtype: tuple[str, ...] = ()
     when: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)  # predicates over the machine's facts
+
+    def holds_on(self, machine: dict[str, Any]) -> bool:
+        """Whether the rule is in force on a machine with these facts."""
+        return all(_holds(machine.get(key), wanted) for key, wanted in self.machine.items())
 
     def matches(self, impl: str, check: str, device: str, dtype: str, facts: dict[str, Any]) -> bool:
         return self.covers(impl, check, device, dtype) and all(
@@ -115,21 +123,23 @@ def load_rules(path: str | Path = DEFAULT_PATH) -> list[Rule]:
             raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         if entry["id"] in seen:
             raise ExpectationsError(f"{where}: duplicate id {entry['id']!r}")
-        if not isinstance(entry.get("when", {}), dict):
-            raise ExpectationsError(f"{where}: 'when' must be a table of predicates")
+        for table in ("when", "machine"):
+            if not isinstance(entry.get(table, {}), dict):
+                raise ExpectationsError(f"{where}: {table!r} must be a table of predicates")
         seen.add(entry["id"])
         rules.append(Rule(id=str(entry["id"]), impl=_names(entry["impl"], where, "impl"),
                           check=_names(entry["check"], where, "check"), reason=str(entry["reason"]),
                           link=str(entry.get("link", "")),
                           device=_names(entry.get("device", []), where, "device"),
                           dtype=_names(entry.get("dtype", []), where, "dtype"),
-                          when=dict(entry.get("when", {}))))
+                          when=dict(entry.get("when", {})), machine=dict(entry.get("machine", {}))))
     return rules
 
 
 def load_all(paths: list[str | Path], shipped: bool = True) -> list[Rule]:
     """The shipped rules (unless ``shipped`` is False) followed by each file's, in order: a user's file
-    adds to the shipped rules. An id defined twice is an error naming both files."""
+    adds to the shipped rules. An id defined twice is an error naming both files. Every rule is returned,
+    in force on this machine or not (see :func:`in_force`)."""
     rules, where = [], {}
     for path in ([DEFAULT_PATH] if shipped else []) + [Path(p) for p in paths]:
         for rule in load_rules(path):
@@ -138,6 +148,11 @@ def load_all(paths: list[str | Path], shipped: bool = True) -> list[Rule]:
             where[rule.id] = path
             rules.append(rule)
     return rules
+
+
+def in_force(rules: list[Rule], machine: dict[str, Any]) -> list[Rule]:
+    """The rules whose machine predicates hold on a machine with these facts."""
+    return [rule for rule in rules if rule.holds_on(machine)]
 
 
 def match(rules: list[Rule], impl: str, check: str, device: str, dtype: str,

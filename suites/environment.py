@@ -20,6 +20,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_facts() -> dict[str, Any]:
+    """What expectation rules may ask of the machine (``machine = {...}``): whether PyTorch's CPU
+    convolutions take oneDNN in the half types here. PyTorch sends bfloat16 there on CPUs with AVX-512
+    (BW, VL, DQ) and float16 only on CPUs with AVX512-FP16 or AMX-FP16, so oneDNN's half-precision
+    defects show in float16 on those machines alone."""
+    mkldnn = torch.ops.mkldnn
+    try:
+        return {"bfloat16_on_onednn": bool(torch.backends.mkldnn.is_available() and mkldnn._is_mkldnn_bf16_supported()),
+                "float16_on_onednn": bool(torch.backends.mkldnn.is_available() and mkldnn._is_mkldnn_fp16_supported())}
+    except (AttributeError, RuntimeError):  # a build without these probes
+        return {"bfloat16_on_onednn": False, "float16_on_onednn": False}
+
+
 def environment(versions: dict[str, str] | None = None) -> dict[str, Any]:
     """What a report's environment block shows; ``versions``: the version each implementation declares
     (``register(..., version=...)``), the framework's for an adapter."""
@@ -35,6 +48,7 @@ def environment(versions: dict[str, str] | None = None) -> dict[str, Any]:
         "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "onednn_enabled": torch.backends.mkldnn.enabled,
         "onednn_available": torch.backends.mkldnn.is_available(),
+        **machine_facts(),
         "python": sys.version.split()[0],
         "os": platform.platform(),
         "implementation_versions": dict(versions or {}),

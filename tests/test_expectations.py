@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.expectations import DEFAULT_PATH, ExpectationsError, load_all, load_rules, match, stale
+from reports.expectations import DEFAULT_PATH, ExpectationsError, in_force, load_all, load_rules, match, stale
 
 from .conftest import PLANTED
 
@@ -115,3 +115,43 @@ reason = "a fast path we know about"
                "--examples", "100")  # a 1x1 kernel on every axis: not on every sequence of 30 (test_kill_rate)
     assert run.returncode == 0, run.output[-3000:]
     assert "known discrepancy 'my-k1-fast-path' matched" in run.output, run.output[-3000:]
+
+
+def test_a_rule_about_other_machines_is_not_in_force_here(tmp_path):
+    rules = rules_from(tmp_path, '''
+[[expected]]
+id = "half-on-onednn"
+impl = "x"
+check = "crash"
+dtype = "float16"
+machine = { float16_on_onednn = true }
+reason = "r"
+
+[[expected]]
+id = "anywhere"
+impl = "x"
+check = "exact"
+reason = "r"
+''')
+    assert [r.id for r in in_force(rules, {"float16_on_onednn": True})] == ["half-on-onednn", "anywhere"]
+    assert [r.id for r in in_force(rules, {"float16_on_onednn": False})] == ["anywhere"]
+    assert [r.id for r in in_force(rules, {})] == ["anywhere"]  # a fact the machine does not report
+
+
+def test_a_machine_predicate_that_is_not_a_table_is_named(tmp_path):
+    with pytest.raises(ExpectationsError, match="rule 1: 'machine' must be a table of predicates"):
+        rules_from(tmp_path, '''
+[[expected]]
+id = "m"
+impl = "x"
+check = "crash"
+machine = "avx512"
+reason = "r"
+''')
+
+
+def test_the_shipped_float16_onednn_rules_are_in_force_only_where_pytorch_takes_onednn_in_float16():
+    shipped = {rule.id: rule for rule in load_rules(DEFAULT_PATH)}
+    for rule_id in ("torch-onednn-float16-non-finite-through-zeros", "torch-onednn-float16-backward-segfaults-when-no-tap-lands"):
+        assert shipped[rule_id].holds_on({"float16_on_onednn": True})
+        assert not shipped[rule_id].holds_on({"float16_on_onednn": False})

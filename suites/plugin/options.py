@@ -15,7 +15,7 @@ from reports.records import RECORD_GLOB, REPORT_NAME, TALLY_GLOB, RecordWriter
 
 from ..containment import DEFAULT_CALL_TIMEOUT, ContainedCall, contained, trusted_in_process
 from ..corpus import SEED_CORPUS, gaps, load_corpus
-from ..environment import environment
+from ..environment import environment, machine_facts
 from ..run import DEFAULT_HANG_SHRINK_SECONDS, RUN_KEY, Run, run_of
 from . import profiles
 
@@ -102,8 +102,8 @@ def _build_run(config: pytest.Config) -> Run:
             impls.probe_plugins(specs)
         plugins = [impls.load_plugin(module) for module in specs]
         selected = impls.select(config.getoption("impl"), plugins)
-        rules = expectations.load_all(config.getoption("expectations"),
-                                      shipped=not config.getoption("no_shipped_expectations"))
+        rules = expectations.in_force(expectations.load_all(
+            config.getoption("expectations"), shipped=not config.getoption("no_shipped_expectations")), machine_facts())
     except (impls.PluginError, impls.RegistryError, expectations.ExpectationsError) as exc:
         raise pytest.UsageError(str(exc)) from None
     report_dir = _writable(Path(config.getoption("report_dir")))
