@@ -35,9 +35,10 @@ from tests.planted.catalog import CORRECT, CORRECT_MODULE, CUSTOM_BACKWARD_MODUL
 # structural zeros, so NaN and Inf spread as in zero insertion.
 NOT_CLAIMED = {("correct-autograd-of-convolution", "special-values"),
                # A subclass of nn.ConvTranspose claimed correct for output_size only: it inherits PyTorch's
-               # validation, whose gaps shipped rules declare for torch-module (a bias of another dtype is cast;
-               # oneDNN accepts dilation 0 and empty outputs).
-               ("correct-module-full-output-size-range", "invalid-accepted")}
+               # validation and kernels, whose gaps shipped rules declare for torch-module (a bias of another
+               # dtype is cast; oneDNN accepts dilation 0 and empty outputs, and spreads an infinite tap through zeros).
+               ("correct-module-full-output-size-range", "invalid-accepted"),
+               ("correct-module-full-output-size-range", "special-values")}
 BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last",
              "torch-module", "torch-meta", "torch-fake", "torch-compile")
 # Correct variants of the gradient and module entry points, in their own plugin modules.

@@ -22,9 +22,10 @@ def cpu_name() -> str:
 
 def machine_facts() -> dict[str, Any]:
     """What expectation rules may ask of the machine (``machine = {...}``): whether PyTorch's CPU
-    convolutions take oneDNN in the half types here. PyTorch sends bfloat16 there on CPUs with AVX-512
-    (BW, VL, DQ) and float16 only on CPUs with AVX512-FP16 or AMX-FP16, so oneDNN's half-precision
-    defects show in float16 on those machines alone."""
+    convolutions take oneDNN in the half types here (PyTorch's own probes of oneDNN's type support).
+    PyTorch sends bfloat16 there on CPUs with AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT and float16 only on
+    CPUs with AVX512-FP16 or AVX-NE-CONVERT, so oneDNN's half-precision defects show in float16 on those
+    machines alone."""
     mkldnn = torch.ops.mkldnn
     try:
         return {"bfloat16_on_onednn": bool(torch.backends.mkldnn.is_available() and mkldnn._is_mkldnn_bf16_supported()),

@@ -152,6 +152,7 @@ reason = "r"
 
 def test_the_shipped_float16_onednn_rules_are_in_force_only_where_pytorch_takes_onednn_in_float16():
     shipped = {rule.id: rule for rule in load_rules(DEFAULT_PATH)}
-    for rule_id in ("torch-onednn-float16-non-finite-through-zeros", "torch-onednn-float16-backward-segfaults-when-no-tap-lands"):
+    for rule_id in ("torch-onednn-float16-non-finite-through-zeros",
+                    "torch-onednn-float16-backward-segfaults-when-no-tap-lands"):
         assert shipped[rule_id].holds_on({"float16_on_onednn": True})
         assert not shipped[rule_id].holds_on({"float16_on_onednn": False})
