@@ -51,9 +51,11 @@ def _cause_row(number: int, cause: dict[str, Any]) -> str:
 
 def _environment_line(env: dict[str, Any]) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in (env.get("implementation_versions") or {}).items())
+    # which kernels PyTorch picks on this CPU: the same problem may pass on one machine and fail on another
+    onednn = " and ".join(dtype for dtype in ("bfloat16", "float16") if env.get(f"{dtype}_on_onednn"))
     return (f"Environment: torch {env.get('torch')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
-            f"GPU {env.get('gpu')}, CPU {env.get('cpu')}, Python {env.get('python')}"
-            f"{f'; implementations: {versions}' if versions else ''}")
+            f"GPU {env.get('gpu')}, CPU {env.get('cpu')}{f' (PyTorch takes oneDNN in {onednn})' if onednn else ''}, "
+            f"Python {env.get('python')}{f'; implementations: {versions}' if versions else ''}")
 
 
 def markdown(report: dict[str, Any]) -> str:

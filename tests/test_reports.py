@@ -142,6 +142,15 @@ def test_strings_from_implementations_are_escaped_in_html():
     assert evil in markdown(report)  # Markdown is text; the renderer that shows it escapes
 
 
+def test_the_report_says_where_pytorch_takes_onednn_on_the_machine_it_ran_on():
+    def page(**facts):
+        return markdown({"discrepancies": [], "summary": {"environment": {"torch": "2.13.0", "cpu": "Xeon", **facts}}})
+    assert "CPU Xeon (PyTorch takes oneDNN in bfloat16 and float16)" in page(bfloat16_on_onednn=True,
+                                                                            float16_on_onednn=True)
+    assert "CPU Xeon (PyTorch takes oneDNN in bfloat16)," in page(bfloat16_on_onednn=True, float16_on_onednn=False)
+    assert "CPU Xeon, Python" in page()  # a report from before the facts were recorded
+
+
 def test_diff_reports_changed_magnitudes():
     old = {"discrepancies": [record(details={"error/allowance": 3.0})]}
     new = {"discrepancies": [record(details={"error/allowance": 300.0})]}
