@@ -26,12 +26,14 @@ def machine_facts() -> dict[str, Any]:
     PyTorch sends bfloat16 there on CPUs with AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT and float16 only on
     CPUs with AVX512-FP16 or AVX-NE-CONVERT, so oneDNN's half-precision defects show in float16 on those
     machines alone."""
-    mkldnn = torch.ops.mkldnn
-    try:
-        return {"bfloat16_on_onednn": bool(torch.backends.mkldnn.is_available() and mkldnn._is_mkldnn_bf16_supported()),
-                "float16_on_onednn": bool(torch.backends.mkldnn.is_available() and mkldnn._is_mkldnn_fp16_supported())}
-    except (AttributeError, RuntimeError):  # a build without these probes
-        return {"bfloat16_on_onednn": False, "float16_on_onednn": False}
+    facts = {"bfloat16_on_onednn": False, "float16_on_onednn": False}
+    if torch.backends.mkldnn.is_available():
+        probes = {"bfloat16_on_onednn": "_is_mkldnn_bf16_supported", "float16_on_onednn": "_is_mkldnn_fp16_supported"}
+        try:
+            facts = {fact: bool(getattr(torch.ops.mkldnn, probe)()) for fact, probe in probes.items()}
+        except (AttributeError, RuntimeError):  # a build without these probes
+            pass
+    return facts
 
 
 def environment(versions: dict[str, str] | None = None) -> dict[str, Any]:
