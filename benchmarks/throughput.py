@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import impls  # noqa: E402
 from suites import strategies  # noqa: E402
 from suites.case import Case  # noqa: E402
-from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
+from suites.checks import CHECKS, Untrusted, prepared_ahead, run_on  # noqa: E402
 from suites.containment import contained  # noqa: E402
 from suites.environment import cpu_name  # noqa: E402
 from suites.problem import Problem  # noqa: E402
@@ -77,6 +77,8 @@ def per_oracle(impl: impls.Implementation, check: str, examples: int) -> Rate:
 
     if hasattr(impl.fn, "each"):  # a contained implementation: checks that call twice use one round trip
         timed.each = lambda calls: timed_call(impl.fn.each, calls)
+    if hasattr(impl.fn, "attempts"):  # and an example's invalid problems are called in one (see prepared_ahead)
+        timed.attempts = lambda calls: timed_call(impl.fn.attempts, calls)
 
     case = Case(dataclasses.replace(impl, fn=timed), "cpu", "float32")
 
@@ -85,9 +87,9 @@ def per_oracle(impl: impls.Implementation, check: str, examples: int) -> Rate:
     def run(problems):
         start = time.perf_counter()
         count[0] += 1
-        for problem in problems:
+        for problem, prepared in zip(problems, prepared_ahead(case, problems, check)):
             try:
-                run_on(case, problem, check)
+                run_on(case, problem, check, prepared)
             except Untrusted:
                 pass
         body[0] += time.perf_counter() - start

@@ -62,6 +62,9 @@ class Check:
     expects_invalid: bool = False  # runs on problems that break a validity rule
     evaluation: type[Evaluation] = Evaluation  # what it needs prepared (the gradient checks: g and more)
     needs_values: bool = True  # False: it looks at shapes and refusals only (runs on shape-only implementations)
+    # its first call on each problem is the plain call on the problem's tensors, and an example draws several:
+    # a contained implementation answers them all from one round trip (see prepared_ahead)
+    calls_ahead: bool = False
 
     def skip_reason(self, case: Case) -> str | None:
         """Why this check does not run on ``case`` (a declaration rules it out), or None."""
@@ -172,8 +175,25 @@ class Attempt(NamedTuple):
     failure: oracles.Finding | None = None
 
 
+def prepared_ahead(case: Case, problems: list[Problem], name: str) -> list[Evaluation | None]:
+    """The evaluations the check ``name`` will run on an example's ``problems`` (None: it prepares its own).
+    Where the check declares ``calls_ahead`` and the implementation is contained, each one's plain call
+    is made now, all in one round trip, and kept on it for :func:`attempt` (see ``ContainedCall.attempts``)."""
+    registered, fn = CHECKS[name], case.impl.fn
+    if not (registered.calls_ahead and len(problems) > 1 and hasattr(fn, "attempts")):
+        return [None] * len(problems)
+    evaluations = [registered.evaluation(case, registered.as_run(problem)) for problem in problems]
+    answers = fn.attempts([(tuple(evaluation.given), evaluation.problem.kwargs()) for evaluation in evaluations])
+    for evaluation, answer in zip(evaluations, answers or ()):
+        evaluation.answered_ahead = Attempt(False) if isinstance(answer, Exception) else Attempt(True, answer)
+    return evaluations
+
+
 def attempt(evaluation: Evaluation) -> Attempt:
-    """Call the implementation on a problem it may refuse (any exception)."""
+    """Call the implementation on a problem it may refuse (any exception), unless it was called ahead."""
+    if evaluation.answered_ahead is not None:
+        answered, evaluation.answered_ahead = evaluation.answered_ahead, None
+        return answered
     try:
         return Attempt(True, evaluation.case.impl.fn(*evaluation.given, **evaluation.problem.kwargs()))
     except ContainmentError as exc:
@@ -221,13 +241,16 @@ def never_runs(problem: Problem, name: str) -> str | None:
     return None
 
 
-def run_on(case: Case, problem: Problem, name: str) -> tuple[Evaluation, oracles.Finding | None]:
-    """Run the check ``name`` on one problem: the evaluation as run (values re-seeded where they were
-    vacuous; what the check measured) and the finding, a refusal or crash included. Raises
-    :class:`Untrusted` when no values make a value check meaningful."""
+def run_on(case: Case, problem: Problem, name: str,
+           prepared: Evaluation | None = None) -> tuple[Evaluation, oracles.Finding | None]:
+    """Run the check ``name`` on one problem (``prepared``: its evaluation from :func:`prepared_ahead`):
+    the evaluation as run (values re-seeded where they were vacuous; what the check measured) and the
+    finding, a refusal or crash included. Raises :class:`Untrusted` when no values make a value check
+    meaningful."""
     registered = CHECKS[name]
     problem = registered.as_run(problem)
-    evaluation = trusted(case, problem, registered.evaluation) if registered.compares_values else \
+    evaluation = prepared if prepared is not None else \
+        trusted(case, problem, registered.evaluation) if registered.compares_values else \
         registered.evaluation(case, problem)
     try:
         finding = registered.function(evaluation)
@@ -311,7 +334,7 @@ def adjoint(evaluation: Evaluation) -> oracles.Finding | None:
 
 
 @check("invalid-accepted", "test_invalid_raises", invalid, expects_invalid=True, needs_values=False,
-       also_finds=("invalid-garbage",))
+       also_finds=("invalid-garbage",), calls_ahead=True)
 def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 5a: a problem that breaks a validity rule must raise (any exception). Accepting it and
     returning anything but a reproducible tensor of the formula's shape is the severe kind

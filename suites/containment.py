@@ -121,6 +121,12 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
         elif procedure == "each":  # several calls, one round trip (see ContainedCall.each)
             def call(calls: list) -> list:
                 return [fn(*call_args, **call_kwargs) for call_args, call_kwargs in calls]
+        elif procedure == "attempts":  # several calls, each answered on its own (see ContainedCall.attempts)
+            answers = [_answer(fn, call_args, call_kwargs, packed_call_args, packed_call_kwargs)
+                       for (call_args, call_kwargs), (packed_call_args, packed_call_kwargs)
+                       in zip(args[0], packed_args[0])]
+            _send(connection, ("ok", answers, [], []))
+            continue
         else:  # the gradient checks differentiate in here: autograd graphs do not cross processes
             from .gradients import PROCEDURES
 
@@ -334,14 +340,41 @@ class ContainedCall:
         that raises, crashes or hangs ends them all."""
         return self.run("each", calls)
 
+    def attempts(self, calls: list[tuple[tuple, dict]]) -> list[Any] | None:
+        """Several calls ``(args, kwargs)`` that may each be refused, made one after the other in the worker
+        and answered in one round trip: each one's result, or the exception it raised (a refusal, as
+        :class:`RaisedInWorker`). None if the worker crashed or hung on one of them, or an answer could not
+        be sent: the caller then makes each call on its own, so the one at fault is found alone. (None,
+        without a call, while a hang is shrunk: each candidate would pay the limit twice.)"""
+        if self.shrinking_a_hang:
+            return None
+        try:
+            reply = self._round_trip("attempts", (calls,), (_pack((calls,)), {}))
+        except ContainmentError:
+            return None
+        if reply[0] != "ok":
+            return None
+        answers = []
+        for (args, kwargs), answer in zip(calls, reply[1]):
+            try:
+                answers.append(self._delivered(answer, args, kwargs))
+            except RaisedInWorker as refusal:
+                answers.append(refusal)
+        return answers
+
     def run(self, procedure: str | None, *args: Any, **kwargs: Any) -> Any:
         """Call the implementation, or run a procedure of ``suites.gradients`` on it, in the worker."""
+        return self._delivered(self._round_trip(procedure, args, (_pack(args), _pack(kwargs))), args, kwargs)
+
+    def _round_trip(self, procedure: str | None, args: tuple, packed: tuple) -> tuple:
+        """Send one call (packed) and wait for its answer, within the limit for its size."""
         try:
             if self.process is None or self.exits.poll(0):  # (cheaper than is_alive, which builds a selector)
                 self._stop()
                 self._start()
-            self.connection.send((procedure, _pack(args), _pack(kwargs)))
-            products = sum(_products(call) for call, _ in args[0]) if procedure == "each" else _products(args)
+            self.connection.send((procedure, *packed))
+            products = sum(_products(call) for call, _ in args[0]) if procedure in ("each", "attempts") \
+                else _products(args)
             started, limit = time.monotonic(), self.limit(products)
             if not self.arrivals.wait(limit):
                 self._stop()
@@ -355,6 +388,11 @@ class ContainedCall:
             self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
+        return reply
+
+    @staticmethod
+    def _delivered(reply: tuple, args: tuple, kwargs: dict) -> Any:
+        """The call's result (its changes to the arguments made to them here too), or its refusal raised."""
         if reply[0] == "raised":
             raise RaisedInWorker(f"{reply[1]}: {reply[2]}")
         _, result, changed_args, changed_kwargs = reply

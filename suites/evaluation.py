@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import torch
 
@@ -26,6 +27,7 @@ class Evaluation:
     problem: Problem
     measured: dict[str, float] = field(default_factory=dict)
     refused: bool | None = None  # outside a declared domain: whether the implementation refused the problem
+    answered_ahead: Any = None  # its plain call, made ahead with an example's others (checks.prepared_ahead)
 
     @cached_property
     def values(self) -> Tensors:

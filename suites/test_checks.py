@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from .case import Case
 from .checks import CHECKS, Check
 from .run import Run
-from .verdicts import run_check
+from .verdicts import run_checks
 
 
 def _test_of(check: Check):
@@ -19,8 +19,7 @@ def _test_of(check: Check):
         reason = check.skip_reason(case)
         if reason:
             pytest.skip(reason)
-        for problem in data.draw(check.draws(case), label="problems"):
-            run_check(conformance_run, case, problem, check.name)
+        run_checks(conformance_run, case, data.draw(check.draws(case), label="problems"), check.name)
 
     test.__name__ = test.__qualname__ = check.test
     test.__doc__ = check.function.__doc__

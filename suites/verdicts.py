@@ -17,9 +17,10 @@ from reports import expectations
 
 from . import campaign, oracles
 from .case import Case
-from .checks import Untrusted, run_on
+from .checks import Untrusted, prepared_ahead, run_on
 from .containment import ContainedCall
 from .corpus import save_to_corpus
+from .evaluation import Evaluation
 from .problem import Problem
 from .reproduce import repro_command, standalone_script
 from .run import HangHunt, Run
@@ -61,7 +62,16 @@ def _is_final_example() -> bool:
     return current_build_context().is_final if _in_hypothesis() else True
 
 
-def run_check(run: Run, case: Case, problem: Problem, check: str) -> None:
+def run_checks(run: Run, case: Case, problems: list[Problem], check: str) -> None:
+    """Run one check on each of an example's problems, in order; a contained implementation answers
+    their plain calls from one round trip where the check allows it (see ``prepared_ahead``)."""
+    __tracebackhide__ = True
+    _pace_a_hang(run, case)  # before any call is made ahead: nothing is while a hang is shrunk
+    for problem, prepared in zip(problems, prepared_ahead(case, problems, check)):
+        run_check(run, case, problem, check, prepared)
+
+
+def run_check(run: Run, case: Case, problem: Problem, check: str, prepared: Evaluation | None = None) -> None:
     """Run one check inside a Hypothesis test: redraw untrusted problems, label the problem, steer the
     search towards large errors, and conclude."""
     __tracebackhide__ = True
@@ -69,7 +79,7 @@ def run_check(run: Run, case: Case, problem: Problem, check: str) -> None:
                            lambda *failure: record_unminimized(run, *failure))
     _pace_a_hang(run, case)
     try:
-        evaluation, finding = run_on(case, problem, check)
+        evaluation, finding = run_on(case, problem, check, prepared)
     except Untrusted as untrusted:
         event(f"redrawn: {untrusted}")
         reject()

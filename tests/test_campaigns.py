@@ -212,6 +212,34 @@ def test_several_contained_calls_share_one_round_trip():
         boxed.fn.close()
 
 
+def test_calls_that_may_each_be_refused_share_one_round_trip_and_keep_every_answer():
+    naive = impls.get("naive")
+    boxed = containment.contained(naive, [])
+    x, w = torch.randn(1, 2, 3), torch.randn(2, 1, 2)
+    try:
+        boxed.fn(x, w)  # warm: each round trip from here on counts as one warm answer
+        trips = boxed.fn.warm_answers
+        first, refused, third = boxed.fn.attempts([((x, w), {}), ((x, w), {"stride": 0}), ((x, w), {"stride": 2})])
+        assert boxed.fn.warm_answers == trips + 1
+    finally:
+        boxed.fn.close()
+    assert torch.equal(first, naive.fn(x, w)) and torch.equal(third, naive.fn(x, w, stride=2))
+    assert isinstance(refused, containment.RaisedInWorker) and "stride" in str(refused)
+
+
+def test_calls_made_together_keep_nothing_when_one_crashes_so_the_crash_is_found_on_its_own():
+    impls.load_plugin(CRASHING)
+    boxed = containment.contained(impls.get("segfault-on-groups"), [CRASHING])
+    x, w = torch.randn(1, 2, 3), torch.randn(2, 1, 2)
+    try:
+        assert boxed.fn.attempts([((x, w), {}), ((x, w), {"groups": 2}), ((x, w), {"stride": 0})]) is None
+        assert torch.equal(boxed.fn(x, w), impls.get("naive").fn(x, w))  # a new worker answers the others
+        with pytest.raises(containment.Crashed, match="SIGSEGV"):
+            boxed.fn(x, w, groups=2)
+    finally:
+        boxed.fn.close()
+
+
 def test_a_contained_result_without_data_keeps_its_shape_dtype_and_strides():
     fake = impls.get("torch-fake")  # a FakeTensor: its storage is on the meta device, it has no bytes to send
     boxed = containment.contained(fake, [])

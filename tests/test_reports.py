@@ -214,7 +214,8 @@ def test_each_kind_of_discrepancy_in_one_test_is_shrunk_and_recorded_on_its_own(
     assert by_kind["exact"].stride == (2,)
 
 
-def test_an_invalid_problem_answered_with_garbage_is_severe_and_no_benign_rule_hides_it(tmp_path, gate):
+@pytest.mark.parametrize("contain", ["none", "plugins"])  # contained, an example's calls are made in one round trip
+def test_an_invalid_problem_answered_with_garbage_is_severe_and_no_benign_rule_hides_it(tmp_path, gate, contain):
     rules = tmp_path / "benign.toml"
     rules.write_text('[[expected]]\nid = "accepts-invalid"\nimpl = ["bug-garbage-bias-broadcast", '
                      '"bug-garbage-empty-input", "bug-b13-accepts-empty-output"]\ncheck = "invalid-accepted"\n'
@@ -223,7 +224,7 @@ def test_an_invalid_problem_answered_with_garbage_is_severe_and_no_benign_rule_h
     run = gate("--impl-module", BUGS, "--impl-module", str(PLANTED / "fault_classes.py"),
                "--impl", "bug-garbage-bias-broadcast", "--impl", "bug-garbage-empty-input",
                "--impl", "bug-b13-accepts-empty-output", "--expectations", str(rules), "--dtype", "float32",
-               "-k", "test_invalid_raises", "--contain", "none", "--report-dir", str(out),
+               "-k", "test_invalid_raises", "--contain", contain, "--report-dir", str(out),
                "--examples", "100")  # a longer bias reaches the rule in 30 examples on most sequences, not all
     assert run.returncode == 1, run.output[-3000:]
     records = read_report(out / "report.json")["discrepancies"]
