@@ -150,9 +150,12 @@ reason = "r"
 ''')
 
 
-def test_the_shipped_float16_onednn_rules_are_in_force_only_where_pytorch_takes_onednn_in_float16():
-    shipped = {rule.id: rule for rule in load_rules(DEFAULT_PATH)}
-    for rule_id in ("torch-onednn-float16-non-finite-through-zeros",
-                    "torch-onednn-float16-backward-segfaults-when-no-tap-lands"):
-        assert shipped[rule_id].holds_on({"float16_on_onednn": True})
-        assert not shipped[rule_id].holds_on({"float16_on_onednn": False})
+def test_the_shipped_half_type_onednn_rules_are_in_force_only_where_pytorch_takes_onednn_in_that_type():
+    facts = {"float16": "float16_on_onednn", "bfloat16": "bfloat16_on_onednn"}
+    half_type_onednn = [rule for rule in load_rules(DEFAULT_PATH)
+                        if "onednn" in rule.id and rule.dtype and set(rule.dtype) <= set(facts)]
+    assert {dtype for rule in half_type_onednn for dtype in rule.dtype} == set(facts)
+    for rule in half_type_onednn:
+        (dtype,) = rule.dtype
+        assert rule.holds_on({facts[dtype]: True}), rule.id
+        assert not rule.holds_on({facts[dtype]: False}), rule.id
