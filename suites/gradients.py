@@ -113,10 +113,9 @@ def magnitudes_first(tensors, kwargs: dict, grad_output: torch.Tensor) -> dict[s
     return first_gradients(reference, [_size(t) for t in tensors], kwargs, _size(grad_output))
 
 
-def sizes_first(tensors, kwargs: dict, grad_output: torch.Tensor) -> tuple[dict, dict]:
-    """``(M, K)`` per gradient: the sum of the terms' magnitudes and their number, float64."""
-    K = first_gradients(reference, [_ones(t) for t in tensors], kwargs, _ones(grad_output))
-    return magnitudes_first(tensors, kwargs, grad_output), K
+def counts_first(tensors, kwargs: dict, grad_output: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``K`` per gradient: how many terms the definition sums into each element, float64."""
+    return first_gradients(reference, [_ones(t) for t in tensors], kwargs, _ones(grad_output))
 
 
 def sizes_second(tensors, kwargs: dict, grad_output: torch.Tensor,

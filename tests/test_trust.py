@@ -11,10 +11,12 @@ from hypothesis.errors import UnsatisfiedAssumption
 import impls
 from suites import checks, oracles
 from suites.case import Case
-from suites.evaluation import Evaluation
+from suites.evaluation import Evaluation, GradientEvaluation
 from suites.problem import Problem
 from suites.run import Run
 from suites.verdicts import run_check
+
+from .planted.catalog import CUSTOM_BACKWARD_MODULE
 
 NAIVE = Case(impls.get("naive"), "cpu", "float32")
 
@@ -63,6 +65,27 @@ def test_a_dead_input_channel_is_vacuous_and_reseeded():
     chosen = checks.trusted(NAIVE, dead)
     assert chosen.problem.seed != dead.seed and chosen.problem.replace(seed=dead.seed) == dead
     assert chosen.vacuous_reason() is None
+
+
+def test_a_gradient_that_cancels_to_zero_is_vacuous_so_a_backward_that_returns_zeros_is_caught():
+    # small integers can make grad_input sum to exactly 0; a backward that returns zeros (a real oneDNN defect,
+    # planted here for a kernel that reaches past a cropped input) would then pass as exact
+    impls.load_plugin(CUSTOM_BACKWARD_MODULE)
+    zeros = Case(impls.get("bug-grad-input-zero-kernel-past-input"), "cpu", "float32")
+    base = Problem(input_shape=(1, 1, 1), weight_shape=(1, 1, 5), bias=False, stride=(1,), padding=(1,),
+                   output_padding=(0,), dilation=(1,), groups=1, dtype="float32", value_kind="int", seed=0)
+    cancelling = next(base.replace(seed=s) for s in range(1000)
+                      if _grad_input_cancels_alone(GradientEvaluation(zeros, base.replace(seed=s))))
+    ran, finding = checks.run_on(zeros, cancelling, "grad-exact")
+    assert ran.problem.seed != cancelling.seed and ran.problem.replace(seed=cancelling.seed) == cancelling
+    assert finding is not None and finding.summary.startswith("grad_input"), finding
+    assert GradientEvaluation(zeros, cancelling).vacuous_reason() == "grad_input mostly exact zeros where terms land"
+
+
+def _grad_input_cancels_alone(evaluation: GradientEvaluation) -> bool:
+    """grad_input sums to exactly 0 on values nothing else makes vacuous (the forward, g's channels)."""
+    return bool(evaluation.first_reference["input"].eq(0).all()) and evaluation.grad_output.count_nonzero() > 0 \
+        and Evaluation.vacuous_reason(evaluation) is None
 
 
 def test_a_problem_no_seed_helps_is_redrawn(monkeypatch):

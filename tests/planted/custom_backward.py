@@ -181,3 +181,20 @@ class OrderDependentWeightGradient(ConvTransposeWithBackward):
 
 
 register("bug-grad-nondeterministic", dtypes=("float32",), grad=True)(_entry(OrderDependentWeightGradient))
+
+
+class InputGradientZeroWhenKernelReachesPast(ConvTransposeWithBackward):
+    """grad_input returned as zeros when the kernel reaches past the input on an axis that padding crops,
+    as PyTorch's oneDNN bfloat16 conv_transpose3d backward in channels_last_3d does (the shipped
+    torch-onednn-bf16-3d-channels-last-grad-input-zero expectation): a silent wrong gradient."""
+
+    @staticmethod
+    def input_gradient(g, weight, geometry):
+        exact = grad_input(g, weight, geometry)
+        reaches_past = any(d * (k - 1) + 1 > L and p > 0 for L, k, p, d in zip(
+            geometry.input_size, geometry.kernel_size, geometry.padding, geometry.dilation))
+        return torch.zeros_like(exact) if reaches_past else exact
+
+
+register("bug-grad-input-zero-kernel-past-input", dtypes=REAL, grad=True)(
+    _entry(InputGradientZeroWhenKernelReachesPast))
