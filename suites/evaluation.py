@@ -177,6 +177,8 @@ class GradientEvaluation(Evaluation):
         """A gradient that is mostly exact zeros where its terms land: a backward that returns zeros
         there (a real oneDNN defect) would pass as right. Its elements no term reaches must be 0 anyway."""
         for name, expected in self.first_reference.items():
+            if bool(expected.all()):  # no zero at all (the usual case): the term counts are not needed
+                continue
             reached = self.first_counts[name] > 0
             if 2 * int(((expected == 0) & reached).sum()) > int(reached.sum()):
                 return f"grad_{name} mostly exact zeros where terms land"
