@@ -1,6 +1,4 @@
-"""Loads the conformance suite's pytest plugin (``suites/plugin/``) for every session run from this
-checkout; pytester lets the project's own tests run the gate in-process."""
+"""In a checkout: load the gate's pytest plugin (installed, its entry point does) and pytester, with which
+the project's own tests run the gate in-process."""
 
-from suites.plugin import PLUGINS
-
-pytest_plugins = (*PLUGINS, "pytester")
+pytest_plugins = ("convt_conformance.suites.plugin", "pytester")

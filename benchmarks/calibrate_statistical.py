@@ -24,14 +24,14 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import impls  # noqa: E402
-from impls import spec  # noqa: E402
-from impls.naive import batched, finish, scatter_sum  # noqa: E402
-from suites import oracles  # noqa: E402
-from suites.case import Case  # noqa: E402
-from suites.checks import CallFailed, Untrusted, call, trusted  # noqa: E402
-from suites.environment import cpu_name  # noqa: E402
-from suites.strategies import problems  # noqa: E402
+from convt_conformance import impls, spec  # noqa: E402
+from convt_conformance.impls.naive import scatter_sum  # noqa: E402
+from convt_conformance.reference import batched, finish  # noqa: E402
+from convt_conformance.suites import oracles  # noqa: E402
+from convt_conformance.suites.case import Case  # noqa: E402
+from convt_conformance.suites.checks import CallFailed, Untrusted, call, trusted  # noqa: E402
+from convt_conformance.suites.environment import cpu_name  # noqa: E402
+from convt_conformance.suites.strategies import problems  # noqa: E402
 from tests.planted.catalog import CORRECT, CORRECT_MODULE  # noqa: E402
 from tests.planted.rounding import to_tf32  # noqa: E402
 
@@ -82,9 +82,10 @@ def main() -> None:
     print("| implementation | kind | dtype | worst RMS |\n|---|---|---|---:|")
     naive = impls.get("naive")
     faults = [
-        impls.Implementation("fault: TF32 inputs", tf32_rounded(naive.fn), (1, 2, 3), ("cpu",), ("float32",)),
-        impls.Implementation("fault: half accumulation", half_accumulating, (1, 2, 3), ("cpu",),
-                             ("float16", "bfloat16")),
+        impls.Implementation(name="fault: TF32 inputs", fn=tf32_rounded(naive.fn), dims=(1, 2, 3), devices=("cpu",),
+                             dtypes=("float32",)),
+        impls.Implementation(name="fault: half accumulation", fn=half_accumulating, dims=(1, 2, 3), devices=("cpu",),
+                             dtypes=("float16", "bfloat16")),
     ]
     correct = [impl for impl in impls.available() if not impl.shape_only  # meta and FakeTensor: no values
                and (impl.name in CORRECT or not impl.name.startswith("correct-"))]

@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from suites.environment import cpu_name  # noqa: E402
+from convt_conformance.suites.environment import cpu_name  # noqa: E402
 
 CRASHING = str(ROOT / "tests" / "planted" / "crashing.py")
 

@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import impls  # noqa: E402
-from suites.case import Case  # noqa: E402
-from suites.checks import CHECKS, Untrusted, run_on  # noqa: E402
-from suites.environment import cpu_name  # noqa: E402
-from suites.plugin.profiles import PROFILES  # noqa: E402
+from convt_conformance import impls  # noqa: E402
+from convt_conformance.suites.all_checks import CHECKS, Untrusted, run_on  # noqa: E402
+from convt_conformance.suites.case import Case  # noqa: E402
+from convt_conformance.suites.environment import cpu_name  # noqa: E402
+from convt_conformance.suites.plugin.profiles import PROFILES  # noqa: E402
 from tests.planted.catalog import EXPECTED, MODULES  # noqa: E402
 
 CI_EXAMPLES = PROFILES["ci"]["max_examples"]

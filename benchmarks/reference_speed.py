@@ -16,8 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import impls  # noqa: E402
-from impls.naive import reference  # noqa: E402
+from convt_conformance import impls  # noqa: E402
+from convt_conformance.reference import reference  # noqa: E402
 
 PROBLEMS = {
     "small  N1 C4->4 8x8 k3 s2": ((1, 4, 8, 8), (4, 4, 3, 3), 2),

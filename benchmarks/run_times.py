@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-import impls  # noqa: E402
-from suites.environment import cpu_name  # noqa: E402
+from convt_conformance import impls  # noqa: E402
+from convt_conformance.suites.environment import cpu_name  # noqa: E402
 
 
 def timed(arguments: list[str], cache: str) -> tuple[float, str, int]:

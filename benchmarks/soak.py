@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from reports.records import read_report  # noqa: E402
-from suites.environment import cpu_name  # noqa: E402
+from convt_conformance.reports.records import read_report  # noqa: E402
+from convt_conformance.suites.environment import cpu_name  # noqa: E402
 from tests.planted.catalog import CORRECT, CORRECT_MODULE, CUSTOM_BACKWARD_MODULE, MODULE_VARIANTS_MODULE  # noqa: E402
 
 # Claimed correct for finite values only (tests/test_oracles_catch.py): its backward kernel multiplies
@@ -62,7 +62,7 @@ def main() -> None:
     modules = [arg for module in (CORRECT_MODULE, *MORE_CORRECT) for arg in ("--impl-module", module)]
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "pytest", "suites", "-q", "-rf", "-p", "no:cacheprovider", "-n", args.workers,
-                   "--hypothesis-profile", "soak", "--hypothesis-seed", args.seed, *modules,
+                   "--convt-profile", "soak", "--hypothesis-seed", args.seed, *modules,
                    "--contain", args.contain,
                    "--report-dir", out, *(arg for name in names for arg in ("--impl", name))]
         command += ["-k", args.tests] if args.tests else []

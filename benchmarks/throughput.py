@@ -33,13 +33,14 @@ from hypothesis.internal.entropy import deterministic_PRNG  # the engine's own, 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import impls  # noqa: E402
-from suites import strategies  # noqa: E402
-from suites.case import Case  # noqa: E402
-from suites.checks import CHECKS, Untrusted, prepared_ahead, run_on  # noqa: E402
-from suites.containment import contained  # noqa: E402
-from suites.environment import cpu_name  # noqa: E402
-from suites.problem import Problem  # noqa: E402
+from convt_conformance import impls  # noqa: E402
+from convt_conformance.suites import strategies  # noqa: E402
+from convt_conformance.suites.all_checks import CHECKS  # noqa: E402
+from convt_conformance.suites.case import Case  # noqa: E402
+from convt_conformance.suites.checks import Untrusted, prepared_ahead, run_on  # noqa: E402
+from convt_conformance.suites.containment import contained  # noqa: E402
+from convt_conformance.suites.environment import cpu_name  # noqa: E402
+from convt_conformance.suites.problem import Problem  # noqa: E402
 
 
 class Rate(NamedTuple):
@@ -116,8 +117,9 @@ def best_side_by_side(impl: impls.Implementation, boxed: impls.Implementation, c
 def campaign(workers: int, seconds: float, impl: str) -> float:
     """Examples per second of a campaign with this many workers."""
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "suites", "fuzz", "--seconds", str(seconds), "--workers", str(workers),
-                        "--impl", impl, "--report-dir", out], cwd=ROOT, capture_output=True, check=False)
+        subprocess.run([sys.executable, "-m", "convt_conformance", "fuzz", "--seconds", str(seconds),
+                        "--workers", str(workers), "--impl", impl, "--report-dir", out],
+                       cwd=ROOT, capture_output=True, check=False)
         report = json.loads((Path(out) / "report.json").read_text())
     return sum(row["examples"] for row in report["summary"]["table"]) / seconds
 

@@ -2,7 +2,7 @@
 
 Plugin authors write::
 
-    from impls import register
+    from convt_conformance import register
 
     @register("my-kernel", dims=(1, 2, 3), devices=("cpu",), dtypes=("float32", "float64"))
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,

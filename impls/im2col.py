@@ -9,8 +9,8 @@ import math
 import numpy as np
 import torch
 
-from . import spec
-from .naive import batched, finish
+from .. import spec
+from ..reference import batched, finish
 from .registry import register
 
 

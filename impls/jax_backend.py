@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from . import spec
+from .. import spec
 from .registry import register, register_missing
 
 NAME = "jax-cpu"

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import torch
 
-from . import spec
+from .. import spec
 from .registry import register, register_missing
 
 NAME = "onnxruntime-cpu"

@@ -10,15 +10,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .spec import DTYPES
+from ..spec import DTYPES
 
+BUILTIN_PREFIX = __package__ + "."  # the modules of the built-ins and adapters
 KNOWN_DEVICES = ("cpu", "cuda", "meta")  # meta: tensors without values (shape-only implementations)
 ConvTransposeFn = Callable[..., torch.Tensor]
 DomainPredicate = Callable[[Any], bool]
@@ -35,9 +38,9 @@ def device_unavailable_reason(device: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Implementation:
-    """A registered transposed convolution and what it declares about itself."""
+    """A registered transposed convolution and what it declares about itself (built by keyword)."""
 
     name: str
     fn: ConvTransposeFn
@@ -63,9 +66,10 @@ class Implementation:
     domain: tuple[tuple[str, DomainPredicate], ...] = ()
     description: str = ""
     source: str = ""
-    module: str = ""  # the module that registered it: "impls.*" for the built-ins, else a plugin's
+    module: str = ""  # the module that registered it: "convt_conformance.impls.*" for the built-ins, else a plugin's
     missing: str | None = None  # why it cannot run at all here (an optional package not installed)
     extra: dict = field(default_factory=dict)
+    registered_at: int = 0  # time.monotonic_ns() when registered (see modules_registered_since)
 
     def outside_domain(self, problem: Any) -> list[str]:
         """The declared requirements ``problem`` does not meet (empty: inside the declared domain)."""
@@ -98,7 +102,7 @@ class Implementation:
     @property
     def builtin(self) -> bool:
         """Registered by this package itself (third-party framework adapters included)."""
-        return self.module.startswith("impls.")
+        return self.module.startswith(BUILTIN_PREFIX)
 
     @property
     def usable_devices(self) -> tuple[str, ...]:
@@ -189,10 +193,12 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
             raise RegistryError(f"implementation {name!r} from {source} is already registered "
                                 f"by {_REGISTRY[name].source}")
         _BY_MODULE.setdefault(module, set()).add(name)
-        _REGISTRY[name] = Implementation(name, fn, dims_t, devices_t, dtypes_t, deterministic_t, tf32_t,
-                                         accumulation, products, algorithms, grad_t, double_t, shape_only,
-                                         pooled, domain_t, description,
-                                         source, module, missing, dict(extra))
+        _REGISTRY[name] = Implementation(
+            name=name, fn=fn, dims=dims_t, devices=devices_t, dtypes=dtypes_t, deterministic=deterministic_t,
+            tf32=tf32_t, accumulation=accumulation, products=products, algorithm=algorithms, grad=grad_t,
+            double_backward=double_t, shape_only=shape_only, fixed_geometries=pooled, domain=domain_t,
+            description=description, source=source, module=module, missing=missing, extra=dict(extra),
+            registered_at=time.monotonic_ns())
         return fn
 
     return decorator
@@ -262,6 +268,14 @@ def all_implementations() -> list[Implementation]:
     return list(_REGISTRY.values())
 
 
+def modules_registered_since(stamp: int) -> list[str]:
+    """The modules (other than the built-ins) that registered an implementation after ``stamp``
+    (``time.monotonic_ns()``): a pytest session's own, such as the user's conftest.py or a module it
+    imports, as against those an earlier session in the same interpreter left registered."""
+    return list(dict.fromkeys(impl.module for impl in _REGISTRY.values()
+                              if impl.registered_at > stamp and not impl.builtin))
+
+
 def available(plugins: Sequence[str] | None = None) -> list[Implementation]:
     """The registered implementations usable on this machine: the built-ins and those of ``plugins``
     (module names :func:`load_plugin` returned), or every registered one when ``plugins`` is None."""
@@ -299,6 +313,15 @@ def select(names: Sequence[str], plugins: Sequence[str] = ()) -> list[Implementa
     return chosen
 
 
+ADAPTER_GROUP = "convt_conformance.implementations"  # entry points of packages that ship their own adapter
+
+
+def adapter_modules() -> list[str]:
+    """The modules that installed packages declare in the entry point group ``convt_conformance.implementations``
+    (``my-framework = "my_framework.convt_adapter"``): each is loaded like an ``--impl-module``."""
+    return [entry.module for entry in entry_points(group=ADAPTER_GROUP)]
+
+
 class PluginError(RuntimeError):
     """A plugin module that could not be imported; the message is one line naming it."""
 
@@ -322,7 +345,8 @@ def load_plugin(spec: str) -> str:
 
 _PROBE = """
 import sys
-from impls.registry import load_plugin
+import time
+from convt_conformance.impls.registry import load_plugin
 for spec in sys.argv[1:]:
     print(spec, flush=True)
     try:

@@ -6,7 +6,7 @@ a problem is invalid, and runs no value check on them."""
 
 from __future__ import annotations
 
-from . import spec
+from .. import spec
 from .registry import register
 from .torch_backends import functional
 

@@ -20,7 +20,7 @@ import os
 
 import torch
 
-from . import spec
+from .. import spec
 from .registry import register, register_missing
 
 NAME = "tensorflow-cpu"

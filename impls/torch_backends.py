@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager as ContextManager
 import torch
 import torch.nn.functional as F
 
-from . import spec
+from .. import spec
 from .registry import register
 
 _TRANSPOSED = {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}

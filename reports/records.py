@@ -2,7 +2,7 @@
 
 Each process appends records as JSON lines to its own file (``records-<worker>.jsonl``), flushed and
 fsynced the moment a discrepancy is found: a run killed with SIGKILL leaves every earlier record
-readable. At the end of a run (or afterwards, by ``python -m reports merge DIR``) the files merge into
+readable. At the end of a run (or afterwards, by ``convt report merge DIR``) the files merge into
 ``report.json``. Reading never executes anything: records are JSON, never pickles.
 """
 
@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPORT_NAME = "report.json"
-RECORD_GLOB = "records-*.jsonl"
-TALLY_GLOB = "tally-*.json"
+from .files import PROGRESS_GLOB, RECORD_GLOB, REPORT_JSON, TALLY_GLOB, records_file
+
 REQUIRED_KEYS = ("impl", "device", "dtype", "check", "problem", "repro")
 
 
@@ -29,7 +28,7 @@ class RecordWriter:
     """Appends one JSON object per line to ``directory/records-<worker>.jsonl``, durably."""
 
     def __init__(self, directory: str | Path, worker: str) -> None:
-        self.path = Path(directory) / f"records-{worker}.jsonl"
+        self.path = Path(directory) / records_file(worker)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -163,7 +162,7 @@ def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) ->
         problems += trouble
     tally = Tally()
     # A run killed before its end left no tally, only the workers' live progress counts: use those.
-    tallies = sorted(directory.glob(TALLY_GLOB)) or sorted(directory.glob("progress-*.json"))
+    tallies = sorted(directory.glob(TALLY_GLOB)) or sorted(directory.glob(PROGRESS_GLOB))
     for path in tallies:
         try:
             tally.add(json.loads(path.read_text(encoding="utf-8")))
@@ -173,7 +172,7 @@ def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) ->
     merged_summary.update(extra_summary or {})
     merged_summary["verdict"] = _verdict(records)
     report = {"discrepancies": _deduplicated(records), "summary": merged_summary}
-    write_json(directory / REPORT_NAME, report)
+    write_json(directory / REPORT_JSON, report)
     return report, problems
 
 
@@ -211,5 +210,5 @@ def merge_reports(paths: list[str | Path], directory: str | Path) -> dict[str, A
     merged_summary.update(environment=environments[0] if environments else None, sources=[str(p) for p in paths],
                           verdict=_verdict(discrepancies))
     report = {"discrepancies": _deduplicated(discrepancies), "summary": merged_summary}
-    write_json(Path(directory) / REPORT_NAME, report)
+    write_json(Path(directory) / REPORT_JSON, report)
     return report

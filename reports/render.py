@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import causes
+from .files import DOCUMENTS, REPORT_HTML, REPORT_MD
 
 
 def _table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -225,7 +226,11 @@ def _example_section(number: int, cause: dict[str, Any], d: dict[str, Any], e) -
     return parts
 
 
+RENDERERS = {REPORT_MD: markdown, REPORT_HTML: html_document}
+assert set(RENDERERS) == set(DOCUMENTS)
+
+
 def write_documents(report: dict[str, Any], directory: str | Path) -> None:
-    directory = Path(directory)
-    (directory / "report.md").write_text(markdown(report), encoding="utf-8")
-    (directory / "report.html").write_text(html_document(report), encoding="utf-8")
+    """Every document of :data:`RENDERERS`, rendered from ``report`` into ``directory``."""
+    for name, render in RENDERERS.items():
+        (Path(directory) / name).write_text(render(report), encoding="utf-8")

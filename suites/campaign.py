@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from convt_conformance.reports import files
+
 SKIP_REASON = "campaign: this test's time slice is spent"
 NOT_REACHED = "campaign: the time budget ended before this test"
 
@@ -141,7 +143,7 @@ def read_snapshots(directory: Path) -> dict[str, Any]:
     import json
 
     total: dict[str, Any] = {"examples": [], "failed": [], "regions": {}}
-    for path in directory.glob("progress-*.json"):
+    for path in directory.glob(files.PROGRESS_GLOB):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -7,7 +7,8 @@ from functools import cached_property
 
 import torch
 
-from impls import Implementation, spec
+from convt_conformance import spec
+from convt_conformance.impls import Implementation
 
 from . import oracles
 

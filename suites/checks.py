@@ -4,8 +4,9 @@ A check is a plain function ``(evaluation) -> Finding | None`` registered with :
 record says everything else about it: the test that runs it, the problems it draws, the values a
 stored problem replays with, whether vacuous values are re-seeded first, which finding details get
 the definition's terms, and which other kinds of finding it may report. The Hypothesis tests
-(``suites/test_checks.py``), the corpus replay, ``python -m suites repro`` and the benchmarks all go
-through this registry and :func:`run_on`. Adding a check is one decorated function.
+(``suites/test_checks.py``), the corpus replay, ``convt repro`` and the benchmarks all go through this
+registry and :func:`run_on`. Adding a check is one decorated function. The forward checks are here; the
+gradient and module checks register from their own modules, and :mod:`.all_checks` holds every one.
 """
 
 from __future__ import annotations
@@ -478,7 +479,3 @@ def determinism(evaluation: Evaluation) -> oracles.Finding | None:
     differing = math.nan if first.shape != second.shape else int((first != second).sum())
     return oracles.Finding("determinism", f"two identical calls differ in {differing} element(s)")
 
-
-from . import backward_checks, module_checks  # noqa: E402,F401  (register their checks; they use the helpers above)
-
-VALUE_CHECKS = tuple(name for name, registered in CHECKS.items() if registered.compares_values)

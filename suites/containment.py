@@ -25,13 +25,15 @@ from typing import Any, NamedTuple
 
 import torch
 
+import convt_conformance
+
+from .limits import DEFAULT_CALL_TIMEOUT
+
 _CONTEXT = multiprocessing.get_context("forkserver")
 # What the fork server imports once for every worker; contained adapters add their framework (``preload=``)
-_PRELOAD = ["torch", "impls"]
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# Generous on purpose: a slow but correct kernel on a large corpus problem (192 channels, 5x5 taps) under
-# a loaded machine must never be reported as hanging; set --call-timeout lower to shrink hangs faster.
-DEFAULT_CALL_TIMEOUT = 60.0
+_PRELOAD = ["torch", "convt_conformance.impls"]
+# Where convt_conformance is imported from (a checkout's root, or site-packages): the fork server needs it
+_IMPORT_ROOT = Path(convt_conformance.__file__).resolve().parents[1]
 # Once a worker has answered, a call gets ADAPTIVE_MARGIN times the time warm answers predict (the slowest
 # answer, or the largest problem's time scaled up to this problem's products, whichever is longer), never
 # less than ADAPTIVE_FLOOR nor more than the full limit: a hang is found in seconds, and a correct call
@@ -97,7 +99,7 @@ class RaisedInWorker(Exception):
 
 def _serve(connection: Connection, plugin_modules: list[str], name: str, threads: int) -> None:
     torch.set_num_threads(threads)  # the caller's share of the cores (see --torch-threads)
-    import impls  # preloaded by the fork server
+    from convt_conformance import impls  # preloaded by the fork server
 
     connection.send(("begun",))  # the fork is behind it (see BOOT_TIMEOUT)
     for module in plugin_modules:
@@ -241,11 +243,11 @@ def _changed(packed: Any, unpacked: Any) -> list[tuple[int, _Packed]]:
 
 def _ensure_forkserver() -> None:
     """Start the forkserver with the project importable. Python 3.11's forkserver does not take the
-    parent's sys.path, so run from another folder it silently failed to preload ``impls`` and every
+    parent's sys.path, so run from another folder it silently failed to preload the implementations and every
     worker start paid that import (half a second) again."""
     _CONTEXT.set_forkserver_preload(_PRELOAD)
     previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), previous]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_IMPORT_ROOT), previous]))
     try:
         multiprocessing.forkserver.ensure_running()
     finally:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from impls import spec
+from convt_conformance import spec
 
+from .all_checks import CHECKS
 from .case import Case
-from .checks import CHECKS, never_runs
+from .checks import never_runs
 from .problem import Problem
 
 SEED_CORPUS = Path(__file__).with_name("corpus")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import platform
+import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
+
+import convt_conformance
 
 
 def cpu_name() -> str:
@@ -55,4 +59,39 @@ def environment(versions: dict[str, str] | None = None) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "os": platform.platform(),
         "implementation_versions": dict(versions or {}),
+    }
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def checkout_commit() -> str | None:
+    """The commit a checkout is at (``+dirty`` with uncommitted changes), or None for an installed package."""
+    if convt_conformance.CHECKOUT is None:
+        return None
+    try:
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(convt_conformance.CHECKOUT), *args], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(profile: str, seed: object = None) -> dict[str, Any]:
+    """What produced a report: the gate's version (and commit, from a checkout), the versions of the
+    tools that drive it, its Hypothesis profile and seed (None: the profile's own, derandomized for ci)."""
+    return {
+        "convt_conformance": convt_conformance.__version__,
+        "convt_conformance_commit": checkout_commit(),
+        "hypothesis": _version_of("hypothesis"),
+        "pytest": _version_of("pytest"),
+        "pytest_xdist": _version_of("pytest-xdist"),
+        "profile": profile,
+        "seed": None if seed is None else str(seed),
     }

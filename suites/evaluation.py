@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from impls import spec
-from impls.naive import explain, plus_bias, reference_sum
+from convt_conformance import spec
+from convt_conformance.reference import explain, plus_bias, reference_sum
 
 from . import gradients, oracles
 from .case import Case

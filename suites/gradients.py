@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
-from impls.naive import reference
+from convt_conformance.reference import reference
 
 from . import oracles
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import torch
 
-from impls import spec
-from impls.modules import build
-from impls.naive import reference
+from convt_conformance import spec
+from convt_conformance.impls.modules import build
+from convt_conformance.reference import reference
 
 from . import oracles
 from .case import Case

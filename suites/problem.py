@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from impls import spec
-from impls.naive import plus_bias, reference_sum
+from convt_conformance import spec
+from convt_conformance.reference import plus_bias, reference_sum
 
 from . import gradients, oracles
 
@@ -73,7 +73,7 @@ class Problem:
         return self.weight_shape[1] * self.groups
 
     def geometry(self) -> spec.Geometry:
-        """The validated geometry (raises :class:`impls.spec.InvalidProblem` for invalid problems),
+        """The validated geometry (raises :class:`spec.InvalidProblem` for invalid problems),
         validated once per problem: an example asks for it several times."""
         known = self.__dict__.get("_geometry")
         if known is None:

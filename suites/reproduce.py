@@ -1,4 +1,4 @@
-"""How a person reruns a finding: a one-line ``python -m suites repro`` command and a standalone script."""
+"""How a person reruns a finding: a one-line ``convt repro`` command and a standalone script."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from .problem import Problem
 def repro_command(case: Case, problem: Problem, check: str, plugin_modules: tuple[str, ...] = ()) -> str:
     """One line that reruns this check on this problem and prints the explanation."""
     modules = "".join(f" --impl-module {m}" for m in plugin_modules)
-    return (f"python -m suites repro --impl {case.impl.name} --device {case.device} --check {check}"
+    return (f"convt repro --impl {case.impl.name} --device {case.device} --check {check}"
             f"{modules} --problem '{problem.to_json()}'")
 
 
 def standalone_script(case: Case, problem: Problem, check: str, plugin_modules: tuple[str, ...]) -> str:
     """A plain Python script that rebuilds the inputs and prints reference and implementation side
-    by side (run it from the repository root)."""
+    by side (run it where the gate ran: plugin file paths are relative to it)."""
     return f'''"""Reproduce: {case.id} {check} on {problem.describe()}"""
 import sys, torch
 sys.path.insert(0, ".")
-import impls
-from impls.naive import reference
-from suites.problem import Problem
+from convt_conformance import impls
+from convt_conformance.reference import reference
+from convt_conformance.suites.problem import Problem
 
 for module in {list(plugin_modules)!r}:
     impls.load_plugin(module)

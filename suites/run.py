@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as Settings
 
-from impls import Implementation
-from reports import expectations
-from reports.records import RecordWriter, Tally, write_json
+from convt_conformance.impls import Implementation
+from convt_conformance.reports import expectations, files
+from convt_conformance.reports.records import RecordWriter, Tally, write_json
 
 from .campaign import Budget
 from .corpus import Entry
-
-# A hang found in the gate costs one full per-call limit; shrinking it is capped at this many seconds.
-DEFAULT_HANG_SHRINK_SECONDS = 60.0
+from .limits import DEFAULT_HANG_SHRINK_SECONDS
 
 
 @dataclass
@@ -52,7 +51,7 @@ class Run:
     deadline: float | None = None  # the campaign's shared wall-clock end (time.time())
     interrupted: threading.Event = field(default_factory=threading.Event)
     problems: list[str] = field(default_factory=list)  # unreadable corpus or report files, one line each
-    writes_reports: bool = False  # whether this session runs the suites (not only the project's tests)
+    settings: Settings | None = None  # the Hypothesis settings of the gate's tests (--convt-profile and options)
     known_recorded: set[tuple[str, str, str]] = field(default_factory=set)
     # (test node id, kind) -> (case, problem, check, finding) of its first failing example, until the failure
     # is recorded; one still here when the test fails did not fail again on replay (a nondeterministic finding)
@@ -80,7 +79,7 @@ class Run:
         if self.budget is None or self.report_dir is None or time.time() - self.progress_written < every:
             return
         self.progress_written = time.time()
-        write_json(self.report_dir / f"progress-{self.worker}.json", self.tally.counts())
+        write_json(self.report_dir / files.progress_file(self.worker), self.tally.counts())
 
 
 RUN_KEY = pytest.StashKey[Run]()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from impls import spec
+from convt_conformance import spec
 
 from .problem import LAYOUTS, Problem
 

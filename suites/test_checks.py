@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from .all_checks import CHECKS, Check
 from .case import Case
-from .checks import CHECKS, Check
 from .run import Run
 from .verdicts import run_checks
 

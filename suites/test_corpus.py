@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from .all_checks import CHECKS, Untrusted, run_on
 from .case import Case
-from .checks import CHECKS, Untrusted, run_on
 from .corpus import Entry, replayable
 from .run import Run
 from .verdicts import Discrepancy, conclude

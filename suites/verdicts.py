@@ -13,7 +13,7 @@ import torch
 from hypothesis import event, note, reject, target
 from hypothesis.control import current_build_context
 
-from reports import expectations
+from convt_conformance.reports import expectations
 
 from . import campaign, oracles
 from .case import Case

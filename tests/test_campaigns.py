@@ -17,15 +17,15 @@ import time
 import pytest
 import torch
 
-import impls
-from reports.expectations import Rule
-from reports.records import read_report
-from suites import containment, verdicts
-from suites.__main__ import main as suites_main
-from suites.campaign import Progress
-from suites.containment import ADAPTIVE_FLOOR, ContainedCall, _products
-from suites.plugin.parametrize import _for_case
-from suites.run import RUN_KEY, Run
+from convt_conformance import impls
+from convt_conformance.cli import main as suites_main
+from convt_conformance.reports.expectations import Rule
+from convt_conformance.reports.records import read_report
+from convt_conformance.suites import containment, verdicts
+from convt_conformance.suites.campaign import Progress
+from convt_conformance.suites.containment import ADAPTIVE_FLOOR, ContainedCall, _products
+from convt_conformance.suites.plugin.parametrize import _for_case
+from convt_conformance.suites.run import RUN_KEY, Run
 
 from .conftest import PLANTED, ROOT
 
@@ -38,7 +38,7 @@ ORACLE_BUGS = str(PLANTED / "oracle_bugs.py")
 def test_a_campaign_ends_on_time_and_writes_the_reports(tmp_path):
     out = tmp_path / "out"
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "suites", "fuzz", "--seconds", "20", "--workers", "2",
+    done = subprocess.run([sys.executable, "-m", "convt_conformance", "fuzz", "--seconds", "20", "--workers", "2",
                            "--impl", "naive", "--impl", "im2col", "--report-dir", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - start
@@ -156,8 +156,8 @@ def test_the_per_call_limit_adapts_to_the_problem_and_the_observed_speed():
 SLOW_START = """
 import multiprocessing, time
 from pathlib import Path
-from impls import register
-from impls.naive import conv_transpose as naive
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose as naive
 
 marker = Path(__file__).with_suffix(".started")
 if multiprocessing.parent_process() is not None and not marker.exists():  # the first worker only
@@ -264,7 +264,7 @@ def test_shards_are_disjoint_and_their_reports_combine(tmp_path, gate):
     for shard, out in zip(("1/2", "2/2"), outs):
         gate("--impl", "naive", "--shard", shard, "--report-dir", str(out), "-k", "test_shape or test_exact")
     combined = tmp_path / "combined"
-    done = subprocess.run([sys.executable, "-m", "reports", "combine", str(combined),
+    done = subprocess.run([sys.executable, "-m", "convt_conformance", "report", "combine", str(combined),
                            *(str(out / "report.json") for out in outs)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     total = lambda report: sum(row["examples"] for row in report["summary"]["table"])  # noqa: E731
@@ -314,12 +314,12 @@ def test_a_failure_found_by_one_runner_is_replayed_by_another(redis_url, gate):
     # TF32 rounding): what is under test here is the shared database, not the search.
     common = ["--impl-module", ORACLE_BUGS, "--impl", "bug-bound-tf32", "--dtype", "float32", "-k", "test_bound",
               "--contain", "none"]
-    finder = gate(*common, "--hypothesis-profile", "dev", "--example-db", f"{redis_url}/0")
+    finder = gate(*common, "--convt-profile", "dev", "--example-db", f"{redis_url}/0")
     assert finder.failed("test_bound"), finder.output[-3000:]
     # Another machine, generating nothing of its own: it fails only by replaying what the first stored.
-    replayer = gate(*common, "--hypothesis-profile", "replay", "--example-db", f"{redis_url}/0")
+    replayer = gate(*common, "--convt-profile", "replay", "--example-db", f"{redis_url}/0")
     assert replayer.failed("test_bound"), replayer.output[-3000:]
-    fresh = gate(*common, "--hypothesis-profile", "replay", "--example-db", f"{redis_url}/1")
+    fresh = gate(*common, "--convt-profile", "replay", "--example-db", f"{redis_url}/1")
     assert fresh.returncode == 0, fresh.output[-3000:]
 
 

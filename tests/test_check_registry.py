@@ -6,12 +6,14 @@ import re
 
 import torch
 
-from suites import checks, oracles
-from suites.__main__ import main as suites_main
+from convt_conformance.cli import main as suites_main
+from convt_conformance.suites import all_checks, checks, oracles
 
 
 def test_a_new_check_is_one_record_and_one_function(gate, monkeypatch, capsys):
-    monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))  # registered for this test only
+    registry = dict(checks.CHECKS)  # registered for this test only
+    monkeypatch.setattr(checks, "CHECKS", registry)
+    monkeypatch.setattr(all_checks, "CHECKS", registry)
 
     @checks.check("output-finite", "test_output_finite", checks.valid(value_kind="real", min_batch=1),
                   replays="real")
@@ -29,10 +31,10 @@ def test_a_new_check_is_one_record_and_one_function(gate, monkeypatch, capsys):
 
 
 def test_each_check_names_its_test_and_the_kinds_it_reports():
-    tests = [check.test for check in checks.CHECKS.values()]
+    tests = [check.test for check in all_checks.CHECKS.values()]
     assert len(set(tests)) == len(tests) and all(test.startswith("test_") for test in tests)
     assert checks.check_for("statistical").name == "bound"
-    assert set(checks.VALUE_CHECKS) == {"exact", "bound", "adjoint", "layout", "grad-exact", "grad-bound",
+    assert set(all_checks.VALUE_CHECKS) == {"exact", "bound", "adjoint", "layout", "grad-exact", "grad-bound",
                                         "double-backward", "output-size"}
     assert checks.check_for("backward-refused").name == "grad-exact"  # the first check that reports it
     assert checks.check_for("output-size-refused").name == "output-size"

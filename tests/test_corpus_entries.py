@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from suites.corpus import SEED_CORPUS, gaps, load_corpus
+from convt_conformance.suites.corpus import SEED_CORPUS, gaps, load_corpus
 
 
 def test_every_seed_entry_loads_and_runs_every_check_it_names():

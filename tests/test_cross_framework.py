@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 
-import impls
-from reports.records import read_report
+from convt_conformance import impls
+from convt_conformance.reports.records import read_report
 
 EXTRAS = {"onnxruntime-cpu": "onnxruntime", "jax-cpu": "jax", "tensorflow-cpu": "tensorflow",
           "openvino-cpu": "openvino"}

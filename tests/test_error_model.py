@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import impls
-from impls.registry import RegistryError
-from suites import checks, oracles
-from suites.case import Case
-from suites.problem import Problem
+from convt_conformance import impls, spec
+from convt_conformance.impls.registry import RegistryError
+from convt_conformance.suites import checks, oracles
+from convt_conformance.suites.case import Case
+from convt_conformance.suites.problem import Problem
 
 from .planted.catalog import CORRECT_MODULE
 from .planted.fft import fft_conv_transpose
@@ -21,7 +21,7 @@ impls.load_plugin(CORRECT_MODULE)
 
 def declared(**declarations) -> impls.Implementation:
     name = f"declared-{len(impls.all_implementations())}"
-    impls.register(name, devices=("cpu", "cuda"), dtypes=impls.spec.ALL_DTYPES, **declarations)(
+    impls.register(name, devices=("cpu", "cuda"), dtypes=spec.ALL_DTYPES, **declarations)(
         impls.get("naive").fn)
     return impls.get(name)
 

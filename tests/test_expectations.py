@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from reports.expectations import DEFAULT_PATH, ExpectationsError, in_force, load_all, load_rules, match, stale
+from convt_conformance.reports.expectations import (
+    DEFAULT_PATH,
+    ExpectationsError,
+    in_force,
+    load_all,
+    load_rules,
+    match,
+    stale,
+)
 
 from .conftest import PLANTED
 

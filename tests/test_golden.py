@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import impls
-from impls import naive
+from convt_conformance import impls
+from convt_conformance.reference import explain
 
 SEED_OUTPUT = [
     [6, 12, 14, 12, 14, 12, 14, 7],
@@ -74,19 +74,19 @@ def test_seed_example(impl, dtype):
 def test_explain_answers_the_seed_question():
     x = torch.ones(1, 1, 4, 4)
     w = torch.arange(1.0, 17).reshape(1, 1, 4, 4)
-    corner = naive.explain(x, w, None, (0, 0, 0, 0), stride=2, padding=1)
+    corner = explain(x, w, None, (0, 0, 0, 0), stride=2, padding=1)
     assert corner.value == 6 and [(i, k, p) for i, k, p in corner.terms] == [((0, 0, 0, 0), (0, 0, 1, 1), 6.0)]
-    beside = naive.explain(x, w, None, (0, 0, 0, 1), stride=2, padding=1)
+    beside = explain(x, w, None, (0, 0, 0, 1), stride=2, padding=1)
     assert beside.value == 12 and sorted(p for _, _, p in beside.terms) == [5.0, 7.0]
     assert "= 12 is the sum of 2 product(s)" in beside.table()
 
 
 def test_explain_includes_the_bias_and_rejects_outside_indexes():
     x, w, b = torch.ones(1, 2, 2), torch.ones(2, 1, 1), torch.tensor([0.5])
-    explanation = naive.explain(x, w, b, (0, 0, 1))
+    explanation = explain(x, w, b, (0, 0, 1))
     assert explanation.bias == 0.5 and explanation.value == 2.5 and len(explanation.terms) == 2
     with pytest.raises(IndexError):
-        naive.explain(x, w, b, (0, 1, 0))
+        explain(x, w, b, (0, 1, 0))
 
 
 @pytest.mark.parametrize("hand_case", HAND_CASES, ids=[c[0] for c in HAND_CASES])

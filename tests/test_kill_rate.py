@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from reports.records import read_report
-from suites.checks import CHECKS
+from convt_conformance.reports.records import read_report
+from convt_conformance.suites.all_checks import CHECKS
 
 from .planted.catalog import EXPECTED, MODULES
 

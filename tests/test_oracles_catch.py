@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from suites.__main__ import main as repro_main
-from suites.corpus import SEED_CORPUS, load_corpus
+from convt_conformance.cli import main as repro_main
+from convt_conformance.suites.corpus import SEED_CORPUS, load_corpus
 
 from .conftest import PLANTED
 from .planted.catalog import CORRECT as CORRECT_NAMES

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-import impls
-from impls.registry import RegistryError
-from reports.records import read_report
+from convt_conformance import impls
+from convt_conformance.impls.registry import RegistryError
+from convt_conformance.reports.records import read_report
 
 from .conftest import ROOT
 
 PLUGIN = '''
-from impls import register
-from impls.naive import conv_transpose as naive
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose as naive
 
 @register("my-kernel", dims=(1, 2, 3), devices=("cpu",), dtypes=("float32", "float64"))
 def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -29,8 +29,8 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
 def test_a_plugin_file_is_listed_and_run(tmp_path: Path, gate):
     plugin = tmp_path / "my_kernels.py"
     plugin.write_text(PLUGIN)
-    listing = subprocess.run([sys.executable, "-m", "impls", "--impl-module", str(plugin)], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run([sys.executable, "-m", "convt_conformance", "list", "--impl-module", str(plugin)],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "my-kernel" in listing and "available" in listing
     run = gate("--impl-module", str(plugin), "--impl", "my-kernel", "-k", "test_shape or test_exact")
     assert run.returncode == 0, run.output
@@ -90,8 +90,8 @@ def test_a_plugin_that_kills_the_interpreter_on_import_is_one_line_naming_it(tmp
 
 
 _FIRST = """
-from impls import register
-from impls.naive import conv_transpose
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose
 
 @register("first-plugin", dims=(1,), dtypes=("float64",))
 def first(*args, **kwargs):
@@ -99,8 +99,8 @@ def first(*args, **kwargs):
 """
 _SECOND = """
 import sys
-from impls import register
-from impls.naive import conv_transpose
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose
 {crash}
 
 @register("second-plugin", dims=(1,), dtypes=("float64",))
@@ -133,8 +133,8 @@ def test_a_contained_worker_imports_only_the_plugin_it_runs(tmp_path: Path, gate
 
 
 _NARROW = """
-from impls import register
-from impls.naive import conv_transpose
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose
 
 
 @register("narrow", dims=(1, 2), dtypes=("float64",), {domain})

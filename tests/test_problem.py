@@ -7,13 +7,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import impls
-from impls.naive import reference
-from suites.case import Case
-from suites.evaluation import Evaluation
-from suites.oracles import bits
-from suites.problem import EXACT_INTEGER_LIMIT, Problem, magnitude
-from suites.strategies import GEOMETRY_POOL, problems
+from convt_conformance import impls, spec
+from convt_conformance.reference import reference
+from convt_conformance.suites.case import Case
+from convt_conformance.suites.evaluation import Evaluation
+from convt_conformance.suites.oracles import bits
+from convt_conformance.suites.problem import EXACT_INTEGER_LIMIT, Problem, magnitude
+from convt_conformance.suites.strategies import GEOMETRY_POOL, problems
 
 
 @given(problem=problems())
@@ -91,7 +91,7 @@ def test_a_problem_keeps_its_validated_geometry_only_while_the_geometry_stays():
     geometry = problem.geometry()
     assert problem.replace(seed=5, layout="noncontig_input").geometry() is geometry  # values only: kept
     assert problem.replace(padding=(2,)).geometry().output_size == (8,)  # another geometry: validated anew
-    with pytest.raises(impls.spec.InvalidProblem):
+    with pytest.raises(spec.InvalidProblem):
         problem.replace(output_padding=(2,)).geometry()  # output_padding >= max(stride, dilation)
     assert problem.replace(seed=5) == problem.replace(seed=5).replace()  # the cache is no field
     assert "_geometry" not in problem.to_dict()

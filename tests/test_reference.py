@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 
-from impls import naive
-from impls.naive import reference
-from suites.problem import term_count
-from suites.strategies import problems
+from convt_conformance.impls import naive
+from convt_conformance.reference import reference
+from convt_conformance.suites.problem import term_count
+from convt_conformance.suites.strategies import problems
 
 from .planted.correct_variants import autograd_of_convolution
 

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-import impls
-from reports import causes
-from reports import diff as diffing
-from reports.records import RecordWriter, ReportError, merge, read_records, read_report
-from reports.render import html_document, markdown
-from suites.__main__ import main as suites_main
-from suites.case import Case
-from suites.problem import Problem
-from suites.reproduce import standalone_script
+from convt_conformance import impls
+from convt_conformance.cli import main as suites_main
+from convt_conformance.reports import causes
+from convt_conformance.reports import diff as diffing
+from convt_conformance.reports.records import RecordWriter, ReportError, merge, read_records, read_report
+from convt_conformance.reports.render import html_document, markdown
+from convt_conformance.suites.case import Case
+from convt_conformance.suites.problem import Problem
+from convt_conformance.suites.reproduce import standalone_script
 
 from .conftest import PLANTED, ROOT
 
@@ -75,8 +75,8 @@ def test_a_killed_run_keeps_every_record_found_before_the_kill(tmp_path):
     process.wait()
     records, problems = read_records(records_file)
     assert len(records) >= found_before >= 3 and not problems
-    merged = subprocess.run([sys.executable, "-m", "reports", "merge", str(out)], cwd=ROOT, capture_output=True,
-                            text=True)
+    merged = subprocess.run([sys.executable, "-m", "convt_conformance", "report", "merge", str(out)], cwd=ROOT,
+                            capture_output=True, text=True)
     assert merged.returncode == 0, merged.stderr
     # Two tests may find the same minimal problem (a batch of 0): the report lists it once.
     distinct = {json.dumps([r[k] for k in ("impl", "dtype", "check", "problem")], sort_keys=True) for r in records}
@@ -89,12 +89,12 @@ def test_a_diff_lists_the_planted_bug_as_new_and_as_fixed(tmp_path, gate):
     common = ["--impl-module", BUGS, "--dtype", "float32", "-k", "test_exact and not test_replay"]
     gate(*common, "--impl", "naive", "--impl", "bug-exact-group0-bias", "--report-dir", str(with_bug))
     gate(*common, "--impl", "naive", "--report-dir", str(without))
-    fixed = subprocess.run([sys.executable, "-m", "reports", "diff", str(with_bug / "report.json"),
+    fixed = subprocess.run([sys.executable, "-m", "convt_conformance", "report", "diff", str(with_bug / "report.json"),
                             str(without / "report.json")], cwd=ROOT, capture_output=True, text=True)
     assert fixed.returncode == 0 and "## Fixed" in fixed.stdout and "bug-exact-group0-bias" in fixed.stdout
-    new = subprocess.run([sys.executable, "-m", "reports", "diff", str(without / "report.json"),
+    new = subprocess.run([sys.executable, "-m", "convt_conformance", "report", "diff", str(without / "report.json"),
                           str(with_bug / "report.json")], cwd=ROOT, capture_output=True, text=True)
-    assert new.returncode == 1 and "## New" in new.stdout and "python -m suites repro" in new.stdout
+    assert new.returncode == 1 and "## New" in new.stdout and "convt repro" in new.stdout
 
 
 def record(**changes):
@@ -128,7 +128,7 @@ def test_a_corrupt_report_is_named_in_one_line(tmp_path, content, message):
     with pytest.raises(ReportError) as raised:
         read_report(path)
     assert message in str(raised.value) and str(path) in str(raised.value)
-    cli = subprocess.run([sys.executable, "-m", "reports", "diff", str(path), str(path)], cwd=ROOT,
+    cli = subprocess.run([sys.executable, "-m", "convt_conformance", "report", "diff", str(path), str(path)], cwd=ROOT,
                          capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "Traceback" not in cli.stderr
 

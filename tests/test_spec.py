@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impls import spec
-from suites.strategies import INVALID_RULES, invalid_problem_sets, invalid_problems, problems
+from convt_conformance import spec
+from convt_conformance.suites.strategies import INVALID_RULES, invalid_problem_sets, invalid_problems, problems
 
 TRANSPOSED = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 # Rules PyTorch 2.13 itself does not enforce on every path (declared in reports/expectations.toml).

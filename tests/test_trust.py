@@ -8,13 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.errors import UnsatisfiedAssumption
 
-import impls
-from suites import checks, oracles
-from suites.case import Case
-from suites.evaluation import Evaluation, GradientEvaluation
-from suites.problem import Problem
-from suites.run import Run
-from suites.verdicts import run_check
+from convt_conformance import impls
+from convt_conformance.suites import checks, oracles
+from convt_conformance.suites.case import Case
+from convt_conformance.suites.evaluation import Evaluation, GradientEvaluation
+from convt_conformance.suites.problem import Problem
+from convt_conformance.suites.run import Run
+from convt_conformance.suites.verdicts import run_check
 
 from .planted.catalog import CUSTOM_BACKWARD_MODULE
 

@@ -9,7 +9,7 @@ import pytest
 
 from .. import campaign, verdicts
 from ..run import run_of
-from .parametrize import CORPUS_MODULE
+from .parametrize import CORPUS_TESTS, gate_test
 
 _PROGRESS = pytest.StashKey[campaign.Progress]()
 _DEADLINE = "convt_deadline"  # what the controller sends each xdist worker
@@ -45,7 +45,7 @@ def pytest_configure_node(node) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Campaigns hunt for new bugs; the gate replays the corpus."""
     if config.getoption("fuzz_seconds"):
-        replays = [item for item in items if item.module.__name__ == CORPUS_MODULE]
+        replays = [item for item in items if gate_test(item) == CORPUS_TESTS]
         config.hook.pytest_deselected(items=replays)
         items[:] = [item for item in items if item not in replays]
 

@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-import impls
+from convt_conformance import impls
 
 from ..case import Case
 from ..containment import ContainedCall, contained
 from ..corpus import replayable
 from ..run import Run, run_of
-from .options import parse_shard
+from .setup import parse_shard
 
-SUITE_PACKAGE = "suites."
-CORPUS_MODULE = "suites.test_corpus"
+SUITES = Path(__file__).resolve().parents[1]
+CORPUS_TESTS = "test_corpus"
+
+
+def gate_test(item_or_metafunc) -> str | None:
+    """``test_checks`` or ``test_corpus`` for the gate's own test modules, else None. Known by file, not by
+    module name: pytest names a test module after the folders it sits in (``suites.test_checks`` in a
+    checkout, ``convt_conformance.suites.test_checks`` installed)."""
+    path = Path(getattr(item_or_metafunc.module, "__file__", None) or ".").resolve()
+    return path.stem if path.parent == SUITES else None
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +63,7 @@ def _for_case(config: pytest.Config, impl: impls.Implementation, device: str, dt
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "case" not in metafunc.fixturenames or not metafunc.module.__name__.startswith(SUITE_PACKAGE):
+    if "case" not in metafunc.fixturenames or gate_test(metafunc) is None:
         return
     config = metafunc.config
     if "corpus_entry" in metafunc.fixturenames:
@@ -70,18 +79,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
-    """Give every case its own Hypothesis database key and derandomized seed. Hypothesis does so for
-    ``@pytest.mark.parametrize`` only; these tests are parametrized by the hook above, and without
-    this every implementation and dtype would be checked on the same problems."""
+    """Give every case its own Hypothesis database key and derandomized seed, and the gate's settings.
+    Hypothesis keys tests by ``@pytest.mark.parametrize`` only; these tests are parametrized by the hook
+    above, and without this every implementation and dtype would be checked on the same problems. The
+    settings are the run's (``--convt-profile``), set on the gate's tests alone rather than loaded as
+    the process-wide profile a user's other tests would inherit."""
     inner = getattr(getattr(item.obj, "hypothesis", None), "inner_test", None)
-    if inner is not None and item.module.__name__.startswith(SUITE_PACKAGE):
-        inner._hypothesis_internal_add_digest = item.nodeid.encode()
+    if inner is not None and gate_test(item) is not None:
+        inner._hypothesis_internal_add_digest = f"{gate_test(item)}::{item.name}".encode()  # wherever installed
+        item.obj._hypothesis_internal_use_settings = run_of(item.config).settings
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Replay the corpus first (known bugs fail fast); keep this shard's tests."""
-    items.sort(key=lambda item: 0 if item.module.__name__ == CORPUS_MODULE else 1)
+    items.sort(key=lambda item: 0 if gate_test(item) == CORPUS_TESTS else 1)
     shard = config.getoption("shard")
     if shard:
         index, count = parse_shard(shard)

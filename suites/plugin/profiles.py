@@ -1,5 +1,6 @@
-"""Hypothesis profiles (``--hypothesis-profile ci|dev|soak|replay|fuzz``), the shared example database
-and the settings of a fuzz campaign. The profile a session loads is put back when it ends."""
+"""The gate's Hypothesis settings (``--convt-profile ci|dev|soak|replay|fuzz``), the shared example
+database and a campaign's settings. They are applied to the gate's own tests only: no profile is
+registered or loaded process-wide, so a user's other tests keep theirs."""
 
 from __future__ import annotations
 
@@ -11,29 +12,28 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 _SLOW_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large]
 PROFILES = {  # ci: the gate, derandomized; dev: local and random; soak: long; replay: the database only
-
     "ci": dict(derandomize=True, max_examples=30, database=None),
     "dev": dict(max_examples=60),
     "soak": dict(max_examples=int(os.environ.get("CONVT_SOAK_EXAMPLES", "400")), database=None),
     "replay": dict(phases=[Phase.explicit, Phase.reuse, Phase.shrink]),
-    "fuzz": dict(max_examples=5_000, database=DirectoryBasedExampleDatabase(".hypothesis/examples")),
+    "fuzz": dict(max_examples=5_000),
 }
-for _name, _changes in PROFILES.items():
-    settings.register_profile(_name, deadline=None, print_blob=True, suppress_health_check=_SLOW_CHECKS, **_changes)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    """Load the default profile before Hypothesis loads ``--hypothesis-profile`` (which overrides it)."""
-    before = settings.get_current_profile_name()
-    settings.load_profile(os.environ.get("CONVT_PROFILE", "ci"))
-    config.add_cleanup(lambda: settings.load_profile(before))
+def profile_settings(name: str) -> settings:
+    """One of the gate's profiles, on Hypothesis' own defaults (never on a profile the user loaded)."""
+    return settings(settings.get_profile("default"), deadline=None, print_blob=True,
+                    suppress_health_check=_SLOW_CHECKS, **PROFILES[name])
 
 
-def apply_options(config: pytest.Config) -> None:
-    """Apply --example-db and a campaign's settings on top of the loaded profile (once Hypothesis has
-    loaded --hypothesis-profile)."""
+def gate_settings(config: pytest.Config) -> settings:
+    """The settings of the gate's tests: the profile, then --example-db and a campaign's settings."""
+    name = "fuzz" if config.getoption("fuzz_seconds") and config.getoption("convt_profile") == "ci" \
+        else config.getoption("convt_profile")
     changes = {}
+    if name == "fuzz":
+        examples_dir = config.invocation_params.dir / ".hypothesis" / "examples"
+        changes["database"] = DirectoryBasedExampleDatabase(str(examples_dir))
     url = config.getoption("example_db")
     if url:
         changes["database"] = _example_database(url)
@@ -44,12 +44,8 @@ def apply_options(config: pytest.Config) -> None:
                                     "--fuzz-seconds (a campaign's clock decides its count)")
         changes["max_examples"] = examples
     if config.getoption("fuzz_seconds"):
-        if config.getoption("hypothesis_profile", None) is None:
-            settings.load_profile("fuzz")
         changes.update(max_examples=10**9, derandomize=False)  # the clock, not a count, ends a campaign
-    if changes:
-        settings.register_profile("convt-active", settings(settings.default, **changes))
-        settings.load_profile("convt-active")
+    return settings(profile_settings(name), **changes)
 
 
 def _example_database(url: str):
@@ -66,5 +62,3 @@ def _example_database(url: str):
             raise pytest.UsageError(f"--example-db {url}: cannot reach the Redis server ({exc})") from None
         return RedisExampleDatabase(client)
     return DirectoryBasedExampleDatabase(url)
-
-

@@ -3,15 +3,14 @@ into report.json/.md/.html, names stale expectation rules, and prints the run su
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from reports import causes, expectations
-from reports.records import RECORD_GLOB, merge, write_json
-from reports.render import write_documents
+from convt_conformance.reports import causes, expectations
+from convt_conformance.reports.files import DOCUMENTS, RECORD_GLOB, REPORT_JSON, TALLY_MAIN
+from convt_conformance.reports.records import merge, write_json
+from convt_conformance.reports.render import write_documents
 
-from ..checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
+from ..all_checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
 from ..run import Run, run_of
 
 _TALLY = "convt_tally"  # what a worker sends the controller
@@ -46,22 +45,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     found = any(run.report_dir.glob(RECORD_GLOB))  # a finding cut off while shrinking counts no example
     campaign = bool(config.getoption("fuzz_seconds"))  # its report says how much it ran, even nothing
-    if not run.writes_reports or not (run.tally.examples or found or campaign):
+    if not (run.tally.examples or found or campaign):
         return
-    write_json(run.report_dir / "tally-main.json", run.tally.counts())
+    write_json(run.report_dir / TALLY_MAIN, run.tally.counts())
     stale = stale_rules(config, run)
     report, problems = merge(run.report_dir, {
         "environment": run.environment, "exit_status": int(session.exitstatus),
         "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
         "rules": {r.id: {"reason": r.reason, "link": r.link} for r in run.rules},
-        "domain": domain_rows(run),
-        "profile": config.getoption("hypothesis_profile", None) or os.environ.get("CONVT_PROFILE", "ci")})
+        "domain": domain_rows(run)})
     run.report = report
     try:
         write_documents(report, run.report_dir)
     except Exception as exc:  # noqa: BLE001  (report.json is written; the documents can be redone)
         problems.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
-                        f"retry with: python -m reports render {run.report_dir / 'report.json'}")
+                        f"retry with: convt report render {run.report_dir / REPORT_JSON}")
     run.problems += problems
     if report["summary"]["verdict"] == "fail" and session.exitstatus == pytest.ExitCode.OK:
         # Every unexpected discrepancy fails the run, however its test ended (a campaign's clock may
@@ -100,8 +98,8 @@ def _write_causes(write, run: Run) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     run = run_of(config)
     tally = run.tally
-    if hasattr(config, "workerinput") or not run.writes_reports or not (
-            tally.examples or (run.report_dir / "report.json").exists()):
+    if hasattr(config, "workerinput") or not (
+            tally.examples or (run.report_dir / REPORT_JSON).exists()):
         return
     write = terminalreporter.write_line
     terminalreporter.section("convt-conformance summary")
@@ -125,6 +123,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
               f"{'/'.join(rule.check)} ran")
     for problem in run.problems:
         write(f"report: {problem}")
-    if (run.report_dir / "report.json").exists():
+    if (run.report_dir / REPORT_JSON).exists():
         _write_causes(write, run)
-        write(f"reports: {run.report_dir / 'report.json'}, report.md, report.html")
+        write(f"reports: {run.report_dir / REPORT_JSON}, {', '.join(DOCUMENTS)}")

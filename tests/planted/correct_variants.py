@@ -6,9 +6,9 @@ import itertools
 
 import torch
 
-from impls import register, spec
-from impls.naive import batched, finish
-from impls.naive import conv_transpose as naive
+from convt_conformance import register, spec
+from convt_conformance.impls.naive import conv_transpose as naive
+from convt_conformance.reference import batched, finish
 from tests.planted.fft import fft_conv_transpose
 from tests.planted.rounding import to_tf32
 

@@ -4,8 +4,8 @@ import os
 import signal
 import time
 
-from impls import register
-from impls.naive import conv_transpose as naive
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose as naive
 
 
 @register("segfault-on-groups", dtypes=("float32",))

@@ -9,9 +9,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from impls import register, spec
-from impls.naive import batched
-from impls.naive import conv_transpose as naive
+from convt_conformance import register, spec
+from convt_conformance.impls.naive import conv_transpose as naive
+from convt_conformance.reference import batched
 
 REAL = ("float64", "float32", "float16", "bfloat16")
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

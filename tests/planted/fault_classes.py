@@ -11,9 +11,10 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from impls import register, spec
-from impls.naive import batched, finish, scatter_sum
-from impls.naive import conv_transpose as naive
+from convt_conformance import register, spec
+from convt_conformance.impls.naive import conv_transpose as naive
+from convt_conformance.impls.naive import scatter_sum
+from convt_conformance.reference import batched, finish
 from tests.planted.fft import fft_conv_transpose
 
 FLOATS = ("float32", "float64")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from impls import spec
-from impls.naive import batched, finish
+from convt_conformance import spec
+from convt_conformance.reference import batched, finish
 
 
 def fft_conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

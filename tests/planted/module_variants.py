@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from impls import register_module
+from convt_conformance import register_module
 
 _TORCH = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from impls import register, spec
-from impls.naive import conv_transpose as naive
-from impls.zero_insertion import conv_transpose as zero_insertion
+from convt_conformance import register, spec
+from convt_conformance.impls.naive import conv_transpose as naive
+from convt_conformance.impls.zero_insertion import conv_transpose as zero_insertion
 from tests.planted.rounding import to_tf32
 
 FLOATS = ("float32", "float64")

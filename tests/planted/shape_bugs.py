@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from impls import register, spec
+from convt_conformance import register, spec
 
 
 def _output(input, weight, geometry: spec.Geometry, channels: int, size: tuple[int, ...]) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 import time
 
-from impls import register
-from impls.naive import conv_transpose as naive
+from convt_conformance import register
+from convt_conformance.impls.naive import conv_transpose as naive
 
 
 @register("slow-correct", dtypes=("float32",))

@@ -1,4 +1,4 @@
-"""``python -m impls``: list every registered implementation and whether it is usable here."""
+"""``convt list``: every registered implementation, what it declares, and why an unusable one is unusable."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import argparse
 import sys
 
 from . import PluginError, RegistryError, all_implementations, load_plugin
+from .registry import adapter_modules
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m impls", description=__doc__)
+    parser = argparse.ArgumentParser(prog="convt list", description=__doc__)
     parser.add_argument("--impl-module", action="append", default=[],
                         help="plugin file or dotted module to import first (repeatable)")
     args = parser.parse_args(argv)
     try:
-        for module in args.impl_module:
+        for module in dict.fromkeys(args.impl_module + adapter_modules()):
             load_plugin(module)
     except (PluginError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
         for requirement, _ in impl.domain:
             print(f"{'':26} domain: needs {requirement}")
-        print(f"{'':26} {impl.description}")
+        shown = {key: impl.extra[key] for key in ("version", "third_party", "preload") if key in impl.extra}
+        if shown:
+            print(f"{'':26} {', '.join(f'{key}={value}' for key, value in shown.items())}")
+        print(f"{'':26} registered by {impl.module}; {impl.description}")
     return 0
 
 
@@ -50,6 +54,3 @@ def _pooled(share: float) -> str:
     on = "fixed geometries" if share == 1 else f"fixed geometries weighted {share:g} against new ones"
     return f"; {on} (compiles per shape)"
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,9 @@
-"""``python -m reports``: merge worker records, render documents, diff two runs.
+"""``convt report``: merge worker records, render documents, diff two runs.
 
-    python -m reports merge DIR            merge DIR's worker records into DIR/report.json (+ .md, .html)
-    python -m reports combine OUT A.json B.json ...   one report from several machines' report.json
-    python -m reports render REPORT.json   (re)write report.md and report.html beside it
-    python -m reports diff OLD.json NEW.json [-o OUT.md]   regression report; exit 1 if something is new
+    convt report merge DIR            merge DIR's worker records into DIR/report.json (+ .md, .html)
+    convt report combine OUT A.json B.json ...   one report from several machines' report.json
+    convt report render REPORT.json   (re)write report.md and report.html beside it
+    convt report diff OLD.json NEW.json [-o OUT.md]   regression report; exit 1 if something is new
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 from . import diff as diffing
+from .files import REPORT_JSON
 from .records import ReportError, merge, merge_reports, read_report
 from .render import write_documents
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__,
+    parser = argparse.ArgumentParser(prog="convt report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     merge_cmd = commands.add_parser("merge", help="merge worker records into report.json")
@@ -41,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 print(f"warning: {problem}", file=sys.stderr)
             write_documents(report, args.directory)
-            print(f"{args.directory / 'report.json'}: {len(report['discrepancies'])} discrepancies")
+            print(f"{args.directory / REPORT_JSON}: {len(report['discrepancies'])} discrepancies")
             return 0
         if args.command == "combine":
             report = merge_reports(args.reports, args.directory)
             write_documents(report, args.directory)
-            print(f"{args.directory / 'report.json'}: {len(report['discrepancies'])} discrepancies "
+            print(f"{args.directory / REPORT_JSON}: {len(report['discrepancies'])} discrepancies "
                   f"from {len(args.reports)} reports")
             return 0
         if args.command == "render":
@@ -63,6 +64,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

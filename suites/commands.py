@@ -1,7 +1,7 @@
-"""``python -m suites repro``: rerun one check on one problem and show the explanation.
+"""``convt repro``: rerun one check on one problem and show the explanation; ``convt fuzz``: a campaign.
 
-    python -m suites repro --impl NAME --device cpu --check bound --problem '{...}' [--impl-module M]
-    python -m suites repro --record reports/out/report.json [--index 1]
+    convt repro --impl NAME --device cpu --check bound --problem '{...}' [--impl-module M]
+    convt repro --record convt-reports/report.json [--index 1]
 
 Plugins and third-party frameworks run in a worker process, as in the gate, so a crash or a hang
 reproduces as a finding (``--contain``/``--no-contain`` choose).
@@ -15,8 +15,8 @@ import argparse
 import json
 import sys
 
-import impls
-from reports.records import ReportError, read_report
+from convt_conformance import impls
+from convt_conformance.reports.records import read_report
 
 from . import checks
 from .case import Case
@@ -57,7 +57,7 @@ def _check_that_calls(kind: str, problem: Problem) -> str:
 
 
 def repro(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suites repro", description=__doc__,
+    parser = argparse.ArgumentParser(prog="convt repro", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--record", help="a report.json to take the discrepancy from")
     parser.add_argument("--index", type=int, default=1, help="which discrepancy of --record (from 1)")
@@ -113,37 +113,14 @@ def fuzz(argv: list[str]) -> int:
     import random
     import subprocess
 
-    parser = argparse.ArgumentParser(prog="python -m suites fuzz", description=fuzz.__doc__,
+    parser = argparse.ArgumentParser(prog="convt fuzz", description=fuzz.__doc__,
                                      epilog="Further arguments go to pytest (e.g. --impl NAME, --shard 1/4).")
     parser.add_argument("--seconds", type=float, required=True, help="the wall-clock budget")
     parser.add_argument("--workers", default="auto", help="pytest-xdist workers (default: every core)")
     args, rest = parser.parse_known_args(argv)
     if args.seconds <= 0:
         raise UsageProblem(f"--seconds {args.seconds:g}: the budget must be positive")
-    command = [sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider", "-n", args.workers,
+    command = [sys.executable, "-m", "convt_conformance", "gate", "-q", "-p", "no:cacheprovider", "-n", args.workers,
                "--fuzz-seconds", str(args.seconds), "--hypothesis-seed", str(random.randrange(2**32)), *rest]
     print("$", " ".join(command), flush=True)
     return subprocess.call(command)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("repro", "fuzz"):
-        print("usage: python -m suites repro ... | python -m suites fuzz --seconds N [pytest args]",
-              file=sys.stderr)
-        return 2
-    if argv[0] == "fuzz":
-        try:
-            return fuzz(argv[1:])
-        except UsageProblem as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    try:
-        return repro(argv[1:])
-    except (UsageProblem, ReportError, impls.PluginError, impls.RegistryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
