@@ -7,7 +7,7 @@ simulated faults (TF32 input rounding, half-precision accumulation), to justify 
 
 Prints, per (implementation, dtype), the largest RMS seen over the drawn problems. Transform algorithms
 have no statistical tier (their allowance is normwise) and are left out. Install the extras
-(requirements-extras.txt) first so that ONNX Runtime and JAX are measured too.
+(the ``frameworks`` extra) first so that ONNX Runtime and JAX are measured too.
 """
 
 from __future__ import annotations

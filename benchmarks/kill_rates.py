@@ -8,7 +8,7 @@ seeds), the size of the minimized problem, and whether PyTorch's own OpInfo samp
 PyTorch's samples are checked two ways, as test_ops does: the result in float64 against torch's own
 float64 kernel (``torch.testing.assert_close`` defaults), and the float32 result on non-contiguous
 copies of the samples against the contiguous ones. (Planted bugs declared for half types only use
-float16 instead.) Needs ``expecttest`` (requirements-test.txt) for torch.testing._internal.
+float16 instead.) Needs ``expecttest`` (the ``test`` extra) for torch.testing._internal.
 """
 
 from __future__ import annotations

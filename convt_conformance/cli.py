@@ -35,6 +35,8 @@ def gate(args: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` does: a plugin's own imports resolve
+        sys.path.insert(0, os.getcwd())
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2

@@ -44,7 +44,7 @@ NARROWED = {"jax-cpu": ("--dtype", "float32", "--dtype", "bfloat16", "--dtype", 
 @pytest.mark.parametrize("name", sorted(EXTRAS))
 def test_the_gate_passes_on_each_framework_with_its_differences_declared(name, tmp_path, gate):
     if importlib.util.find_spec(EXTRAS[name]) is None:
-        pytest.skip(f"{EXTRAS[name]} is not installed (requirements-extras.txt)")
+        pytest.skip(f"{EXTRAS[name]} is not installed (pip install convt-conformance[frameworks])")
     out = tmp_path / "out"
     run = gate("--impl", name, "--report-dir", str(out), *NARROWED.get(name, ()))
     assert run.returncode == 0, run.output[-5000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,8 @@ def _build_run(config: pytest.Config) -> Run:
     directories = [SEED_CORPUS, report_dir / files.CORPUS_DIR] + [Path(d) for d in config.getoption("corpus")]
     corpus, problems = load_corpus(directories)
     versions = {impl.name: str(impl.extra["version"]) for impl in selected if "version" in impl.extra}
-    spec_of = dict(zip(plugins, specs))
+    # a worker imports what registered its implementation: a plugin as given, a conftest (or what it imports) by file
+    spec_of = {**{module: _file_of(module) for module in ambient}, **dict(zip(plugins, specs))}
     return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
                report_dir=report_dir, settings=gate_settings,
                writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
@@ -80,6 +82,11 @@ def _build_run(config: pytest.Config) -> Run:
                environment={**environment(versions), **provenance(config.getoption("convt_profile"),
                                                                   config.getoption("hypothesis_seed", None))},
                hang_shrink_seconds=config.getoption("hang_shrink_seconds"))
+
+
+def _file_of(module: str) -> str:
+    found = sys.modules.get(module)
+    return getattr(found, "__file__", None) or module
 
 
 def _writable(report_dir: Path) -> Path:
