@@ -30,7 +30,9 @@ def gate(args: Sequence[str]) -> int:
     from . import suites  # light: the package of the suites, wherever it is installed (or a checkout's folder)
 
     sys.dont_write_bytecode = True
-    return int(pytest.main([str(Path(suites.__file__).parent), "--rootdir", os.getcwd(), *args]))
+    # this command imported the package before pytest could mark the plugin's package for assertion rewriting
+    quiet = "ignore:Module already imported so cannot be rewritten; convt_conformance:pytest.PytestAssertRewriteWarning"
+    return int(pytest.main([str(Path(suites.__file__).parent), "--rootdir", os.getcwd(), "-W", quiet, *args]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,7 +50,7 @@ class Run:
     budget: Budget | None = None  # a fuzz campaign's clock; None for the gate
     deadline: float | None = None  # the campaign's shared wall-clock end (time.time())
     interrupted: threading.Event = field(default_factory=threading.Event)
-    problems: list[str] = field(default_factory=list)  # unreadable corpus or report files, one line each
+    notices: list[str] = field(default_factory=list)  # one line each: unreadable corpus or report files, gaps
     settings: Settings | None = None  # the Hypothesis settings of the gate's tests (--convt-profile and options)
     known_recorded: set[tuple[str, str, str]] = field(default_factory=set)
     # (test node id, kind) -> (case, problem, check, finding) of its first failing example, until the failure

@@ -71,13 +71,14 @@ def _build_run(config: pytest.Config) -> Run:
     report_dir = _writable(config.invocation_params.dir / config.getoption("report_dir"))
     worker = getattr(config, "workerinput", {}).get("workerid", "main")
     directories = [SEED_CORPUS, report_dir / files.CORPUS_DIR] + [Path(d) for d in config.getoption("corpus")]
-    corpus, problems = load_corpus(directories)
+    corpus, unreadable = load_corpus(directories)
     versions = {impl.name: str(impl.extra["version"]) for impl in selected if "version" in impl.extra}
     # a worker imports what registered its implementation: a plugin as given, a conftest (or what it imports) by file
     spec_of = {**{module: _file_of(module) for module in ambient}, **dict(zip(plugins, specs))}
     return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
                report_dir=report_dir, settings=gate_settings,
-               writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus, problems=problems + gaps(corpus),
+               writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus,
+               notices=unreadable + gaps(corpus),
                plugin_modules=tuple(config.getoption("impl_module")),
                environment={**environment(versions), **provenance(config.getoption("convt_profile"),
                                                                   config.getoption("hypothesis_seed", None))},

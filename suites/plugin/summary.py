@@ -49,7 +49,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     write_json(run.report_dir / TALLY_MAIN, run.tally.counts())
     stale = stale_rules(config, run)
-    report, problems = merge(run.report_dir, {
+    report, unreadable = merge(run.report_dir, {
         "environment": run.environment, "exit_status": int(session.exitstatus),
         "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
         "rules": {r.id: {"reason": r.reason, "link": r.link} for r in run.rules},
@@ -58,9 +58,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         write_documents(report, run.report_dir)
     except Exception as exc:  # noqa: BLE001  (report.json is written; the documents can be redone)
-        problems.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
+        unreadable.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
                         f"retry with: convt report render {run.report_dir / REPORT_JSON}")
-    run.problems += problems
+    run.notices += unreadable
     if report["summary"]["verdict"] == "fail" and session.exitstatus == pytest.ExitCode.OK:
         # Every unexpected discrepancy fails the run, however its test ended (a campaign's clock may
         # have cut its shrinking short, and the test then passed for the time it had).
@@ -121,8 +121,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for rule in stale_rules(config, run):
         write(f"stale expectation {rule.id!r}: matched nothing although {'/'.join(rule.impl)} x "
               f"{'/'.join(rule.check)} ran")
-    for problem in run.problems:
-        write(f"report: {problem}")
+    for notice in run.notices:
+        write(f"report: {notice}")
     if (run.report_dir / REPORT_JSON).exists():
         _write_causes(write, run)
         write(f"reports: {run.report_dir / REPORT_JSON}, {', '.join(DOCUMENTS)}")
