@@ -9,6 +9,10 @@ from pathlib import Path
 
 import matplotlib.pyplot  # noqa: F401  (imported once here: gate runs in this process draw report pictures)
 import pytest
+import torch  # noqa: F401  (imported once here: pytester's in-process gate runs would re-import it)
+
+# The gate's parts, imported once for the same reason (the plugin's entry imports them only when a gate runs)
+from convt_conformance.suites.plugin import PARTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANTED = ROOT / "tests" / "planted"
@@ -58,3 +62,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import WorkStealingScheduling
 
     return WorkStealingScheduling(config, log)
+
+
+for _part in PARTS:
+    __import__(f"convt_conformance.suites.plugin.{_part}")
