@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "gate":
         return gate(rest)
-    if command == "version" or command == "--version":
+    if command in ("version", "--version"):
         print(f"convt-conformance {__version__}")
         return 0
     if command not in COMMANDS:

@@ -345,7 +345,6 @@ def load_plugin(spec: str) -> str:
 
 _PROBE = """
 import sys
-import time
 from convt_conformance.impls.registry import load_plugin
 for spec in sys.argv[1:]:
     print(spec, flush=True)

@@ -15,9 +15,9 @@ from ..case import Case
 from ..containment import ContainedCall, contained
 from ..corpus import replayable
 from ..run import Run, run_of
+from . import SUITES
 from .setup import parse_shard
 
-SUITES = Path(__file__).resolve().parents[1]
 CORPUS_TESTS = "test_corpus"
 
 
@@ -85,8 +85,9 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     settings are the run's (``--convt-profile``), set on the gate's tests alone rather than loaded as
     the process-wide profile a user's other tests would inherit."""
     inner = getattr(getattr(item.obj, "hypothesis", None), "inner_test", None)
-    if inner is not None and gate_test(item) is not None:
-        inner._hypothesis_internal_add_digest = f"{gate_test(item)}::{item.name}".encode()  # wherever installed
+    module = gate_test(item)
+    if inner is not None and module is not None:
+        inner._hypothesis_internal_add_digest = f"{module}::{item.name}".encode()  # wherever installed
         item.obj._hypothesis_internal_use_settings = run_of(item.config).settings
 
 

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+from .options import PROFILE_NAMES
+
 _SLOW_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large]
 PROFILES = {  # ci: the gate, derandomized; dev: local and random; soak: long; replay: the database only
     "ci": dict(derandomize=True, max_examples=30, database=None),
@@ -18,6 +20,7 @@ PROFILES = {  # ci: the gate, derandomized; dev: local and random; soak: long; r
     "replay": dict(phases=[Phase.explicit, Phase.reuse, Phase.shrink]),
     "fuzz": dict(max_examples=5_000),
 }
+assert tuple(PROFILES) == PROFILE_NAMES  # the option's choices, named where no Hypothesis import is paid
 
 
 def profile_settings(name: str) -> settings:

@@ -58,7 +58,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         write_documents(report, run.report_dir)
     except Exception as exc:  # noqa: BLE001  (report.json is written; the documents can be redone)
-        unreadable.append(f"report.md/report.html not written ({type(exc).__name__}: {exc}); "
+        unreadable.append(f"{'/'.join(DOCUMENTS)} not written ({type(exc).__name__}: {exc}); "
                         f"retry with: convt report render {run.report_dir / REPORT_JSON}")
     run.notices += unreadable
     if report["summary"]["verdict"] == "fail" and session.exitstatus == pytest.ExitCode.OK:
