@@ -29,10 +29,10 @@ CHECKOUT = _HERE.parent if not (_HERE / "impls").is_dir() and (_HERE.parent / "i
 """The repository root when running from a checkout (``impls/``, ``suites/``, ``reports/`` sit beside this
 package there, and an installed wheel holds them inside it), else None."""
 
+from ._checkout import alias_top_level_packages  # noqa: E402
+
 if CHECKOUT is not None:
     __path__.append(str(CHECKOUT))  # noqa: F821  (the package's own __path__): its subpackages live there
-    from ._checkout import alias_top_level_packages
-
     alias_top_level_packages(CHECKOUT)
 
 

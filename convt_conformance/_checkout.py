@@ -45,5 +45,15 @@ def _alias(fullname: str) -> importlib.machinery.ModuleSpec:
 
 
 def alias_top_level_packages(checkout: Path) -> None:
-    if not any(isinstance(finder, _CheckoutAliases) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _CheckoutAliases(checkout))
+    """Put the aliases first on ``sys.meta_path`` (again, where a finder has since been put before them).
+    pytest puts its assertion-rewriting finder first when a session starts, and that finder loads any
+    module it is told to rewrite under the name asked for: ``suites.verdicts`` beside
+    ``convt_conformance.suites.verdicts``, two classes for every finding. It is told to rewrite ``impls``,
+    ``suites`` and ``reports`` wherever the checkout's own build metadata (``convt_conformance.egg-info``,
+    which an install from the checkout leaves there) lists them as a pytest plugin's modules."""
+    found = [finder for finder in sys.meta_path if isinstance(finder, _CheckoutAliases)]
+    if found and sys.meta_path[0] is found[0]:
+        return
+    for finder in found:
+        sys.meta_path.remove(finder)
+    sys.meta_path.insert(0, found[0] if found else _CheckoutAliases(checkout))
