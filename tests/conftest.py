@@ -3,6 +3,7 @@ user's ``python -m pytest suites`` would run it, with its own report folder."""
 
 from __future__ import annotations
 
+import importlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import matplotlib.pyplot  # noqa: F401  (imported once here: gate runs in this process draw report pictures)
 import pytest
 import torch  # noqa: F401  (imported once here: pytester's in-process gate runs would re-import it)
+from hypothesis import settings
 
 # The gate's parts, imported once for the same reason (the plugin's entry imports them only when a gate runs)
-from convt_conformance.suites.plugin import PARTS  # noqa: E402
+from convt_conformance.suites.plugin import PARTS
+from convt_conformance.suites.plugin.profiles import profile_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANTED = ROOT / "tests" / "planted"
@@ -65,4 +68,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 for _part in PARTS:
-    __import__(f"convt_conformance.suites.plugin.{_part}")
+    importlib.import_module(f"convt_conformance.suites.plugin.{_part}")
+
+# The project's own Hypothesis tests run as the gate's do (derandomized, no deadline): the gate no longer
+# loads its profile process-wide, and a first example's imports would overrun Hypothesis' default deadline.
+settings.register_profile("convt-self-tests", profile_settings("ci"))
+settings.load_profile("convt-self-tests")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from .conftest import ROOT
 
@@ -88,12 +89,13 @@ def test_the_installed_gate_runs_from_another_project_and_writes_there(tmp_path:
 
 
 def test_the_plugin_leaves_a_users_other_tests_alone(pytester: pytest.Pytester):
-    pytester.makepyfile(test_mine='''
+    profile = settings.get_current_profile_name()  # this session's own, which the gate must leave alone
+    pytester.makepyfile(test_mine=f'''
         import torch
         from hypothesis import settings
 
         def test_no_gate_state(pytestconfig):
-            assert settings.get_current_profile_name() == "default"
+            assert settings.get_current_profile_name() == "{profile}"
             assert pytestconfig.pluginmanager.get_plugin("convt_conformance.suites.plugin.setup") is None
             assert pytestconfig.getoption("report_dir") == "convt-reports"  # its options are there, inert
     ''')
