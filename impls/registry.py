@@ -68,6 +68,8 @@ class Implementation:
     source: str = ""
     module: str = ""  # the module that registered it: "convt_conformance.impls.*" for the built-ins, else a plugin's
     missing: str | None = None  # why it cannot run at all here (an optional package not installed)
+    built_on: tuple[str, ...] = ()  # the implementations it runs on top of: their known discrepancies are its too
+    special_values: bool = True  # claims IEEE inf/NaN semantics (False: the special-values check is not run)
     extra: dict = field(default_factory=dict)
     registered_at: int = 0  # time.monotonic_ns() when registered (see modules_registered_since)
 
@@ -134,7 +136,7 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
              double_backward: bool | Sequence[str] = False, shape_only: bool = False,
              fixed_geometries: bool | float = False, domain: dict[str, DomainPredicate] | None = None,
-             description: str = "",
+             description: str = "", built_on: str | Sequence[str] = (), special_values: bool = True,
              missing: str | None = None, registered_by: str | None = None,
              **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
     """Decorator that registers ``fn(input, weight, bias=None, stride=1, padding=0,
@@ -158,6 +160,10 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     (``dims``, ``input_shape``, ``weight_shape``, ``bias``, per-axis ``stride``, ``padding``,
     ``output_padding``, ``dilation``, ``groups``, ``dtype``, ``layout``, ``batched``). Value checks
     draw inside the domain; outside it the gate checks only that a problem is refused cleanly.
+    ``built_on`` names the implementations (``"torch-cpu-default"``) whose kernels this one runs on
+    top of: their known-discrepancy rules apply to it too, reported as inherited. ``special_values=False``
+    declares that IEEE inf/NaN semantics are not claimed (autograd of the operation, an FFT): the
+    special-values check is not run, and the report says so.
     The error bounds and checks the suite applies follow these declarations
     (docs/error-model.md). ``missing`` marks an implementation whose package is not installed: it is
     listed, with that reason, but never run. ``registered_by`` names the registering module where
@@ -170,6 +176,9 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     grad_t = _on_devices(name, "grad", grad, devices_t)
     double_t = _on_devices(name, "double_backward", double_backward, devices_t)
     domain_t = _domain(name, domain or {})
+    hosts = (built_on,) if isinstance(built_on, str) else tuple(built_on)
+    if not all(isinstance(host, str) and host for host in hosts) or name in hosts:
+        raise RegistryError(f"implementation {name!r}: built_on must name other implementations, got {built_on!r}")
     pooled = float(fixed_geometries)
     if not 0.0 <= pooled <= 1.0:
         raise RegistryError(f"implementation {name!r}: fixed_geometries must be True, False or a weight between 0 "
@@ -197,7 +206,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
             name=name, fn=fn, dims=dims_t, devices=devices_t, dtypes=dtypes_t, deterministic=deterministic_t,
             tf32=tf32_t, accumulation=accumulation, products=products, algorithm=algorithms, grad=grad_t,
             double_backward=double_t, shape_only=shape_only, fixed_geometries=pooled, domain=domain_t,
-            description=description, source=source, module=module, missing=missing, extra=dict(extra),
+            description=description, source=source, module=module, missing=missing, built_on=hosts,
+            special_values=bool(special_values), extra=dict(extra),
             registered_at=time.monotonic_ns())
         return fn
 

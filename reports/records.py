@@ -103,6 +103,9 @@ class Tally:
     regions: dict[str, int] = field(default_factory=dict)
     evaluated: dict[str, int] = field(default_factory=dict)  # "check: region" -> examples checked there
     rules_matched: dict[str, int] = field(default_factory=dict)
+    # per rule: examples of the implementations, dtypes and checks it names, and those in its region
+    rule_drawn: dict[str, int] = field(default_factory=dict)
+    rule_region: dict[str, int] = field(default_factory=dict)
     # (implementation, requirement of its declared domain, "refused" or "accepted") -> problems outside it
     domain: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
@@ -119,7 +122,8 @@ class Tally:
         return {"examples": pairs(self.examples), "failed": pairs(self.failed), "known": pairs(self.known),
                 "domain": pairs(self.domain),
                 "regions": dict(self.regions), "evaluated": dict(self.evaluated),
-                "rules_matched": dict(self.rules_matched)}
+                "rules_matched": dict(self.rules_matched), "rule_drawn": dict(self.rule_drawn),
+                "rule_region": dict(self.rule_region)}
 
     def add(self, counts: dict[str, Any]) -> None:
         """Add another process's :meth:`counts`."""
@@ -127,7 +131,7 @@ class Tally:
             counter = getattr(self, name)
             for *key, n in counts.get(name, []):
                 counter[tuple(key)] = counter.get(tuple(key), 0) + n
-        for name in ("regions", "evaluated", "rules_matched"):
+        for name in ("regions", "evaluated", "rules_matched", "rule_drawn", "rule_region"):
             counter = getattr(self, name)
             for key, n in counts.get(name, {}).items():
                 counter[key] = counter.get(key, 0) + n
@@ -148,7 +152,14 @@ class Tally:
             row[outcome] += n
         return {"table": rows, "domain": list(domain.values()), "implementations": sorted({r["impl"] for r in rows}),
                 "checks": sorted({r["check"] for r in rows}), "regions": self.regions,
-                "evaluated": self.evaluated, "rules_matched": self.rules_matched}
+                "evaluated": self.evaluated, "rules_matched": self.rules_matched, "breadth": self.breadth()}
+
+    def breadth(self) -> dict[str, dict[str, float]]:
+        """Per rule: how many examples of what it names were checked, and the share in its region (the
+        share of problems it could excuse)."""
+        return {rule: {"examples": n, "in_region": self.rule_region.get(rule, 0),
+                       "share": self.rule_region.get(rule, 0) / n}
+                for rule, n in sorted(self.rule_drawn.items()) if n}
 
 
 def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
@@ -202,7 +213,7 @@ def merge_reports(paths: list[str | Path], directory: str | Path) -> dict[str, A
         for row in report["summary"].get("table", []):
             for name in ("examples", "failed", "known"):
                 tally.count(name, (row["impl"], row["check"]), row.get(name, 0))
-        for name in ("regions", "evaluated", "rules_matched"):
+        for name in ("regions", "evaluated", "rules_matched", "rule_drawn", "rule_region"):
             for key, n in report["summary"].get(name, {}).items():
                 tally.count(name, key, n)
         environments.append(report["summary"].get("environment"))

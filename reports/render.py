@@ -87,7 +87,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"| {r['impl']} | {r['requirement']} | {r['refused']} | {r['accepted']} |" for r in domain]
         lines.append("")
     for stale in summary.get("stale_rules", []):
-        lines.append(f"- stale expectation `{stale['id']}`: matched nothing in this run")
+        status = stale.get("status", "fixed")
+        lines.append(f"- expectation `{stale['id']}` matched nothing in this run: "
+                     f"{'stale (fixed?)' if status == 'fixed' else status}")
     if found:
         lines += ["", "## Causes", "", "| # | status | severity | cause | problems | found |",
                   "|---:|---|---|---|---|---:|"]
@@ -98,7 +100,8 @@ def markdown(report: dict[str, Any]) -> str:
                   f"{d['dtype']}: {d['check']} ({cause['count']} found)", "",
                   f"{d.get('summary', '')}", "", f"Problem: `{d.get('descriptor', '')}`", ""]
         if d.get("rule"):
-            lines += [f"Known: `{d['rule']['id']}`: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
+            inherited = f" (inherited from `{d['rule']['inherited_from']}`)" if d["rule"].get("inherited_from") else ""
+            lines += [f"Known: `{d['rule']['id']}`{inherited}: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
         lines += ["```", d["repro"], "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -203,7 +206,8 @@ def _example_section(number: int, cause: dict[str, Any], d: dict[str, Any], e) -
              f"{e(d['check'])} ({cause['count']} found)</h2>",
              f"<p>{e(d.get('summary', ''))}</p><p>Problem: <code>{e(d.get('descriptor', ''))}</code></p>"]
     if d.get("rule"):
-        parts.append(f"<p>Known discrepancy <code>{e(d['rule']['id'])}</code>: {e(d['rule']['reason'])} "
+        inherited = f" (inherited from {e(d['rule']['inherited_from'])})" if d["rule"].get("inherited_from") else ""
+        parts.append(f"<p>Known discrepancy <code>{e(d['rule']['id'])}</code>{inherited}: {e(d['rule']['reason'])} "
                      f"{e(d['rule'].get('link', ''))}</p>")
     details = {k: v for k, v in (d.get("details") or {}).items() if k != "explanation"}
     if details:

@@ -50,7 +50,7 @@ def differentiate(evaluation: GradientEvaluation, procedure: str = "first") -> d
             return fn.run(procedure, *args)
         return gradients.PROCEDURES[procedure](fn, *args, flags=evaluation.case.impl.extra.get("flags"))
     except ContainmentError as exc:
-        raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
+        raise CallFailed(oracles.Finding(exc.check, str(exc), facets=exc.finding_facets())) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem's backward is the finding)
         raise CallFailed(oracles.Finding("backward-refused",
                                          f"differentiating a valid problem raised {raised(exc)}")) from None
@@ -59,26 +59,56 @@ def differentiate(evaluation: GradientEvaluation, procedure: str = "first") -> d
 def compare(evaluation: GradientEvaluation, got: dict[str, torch.Tensor], check: str, exact: bool,
             second: bool = False) -> oracles.Finding | None:
     """Each gradient against the definition's: its shape and dtype, then exactly (``exact``) or within
-    its allowance. The finding names the gradient."""
+    its allowance. The finding shows the first wrong gradient and names every wrong one (its facets
+    join theirs, so a known bug of one gradient never excuses another's)."""
     expected = evaluation.second_reference if second else evaluation.first_reference
+    findings = {}
     for name, reference in expected.items():
-        value = got.get(name)
-        label = f"d/d{name}" if second else f"grad_{name}"
-        if value is None:
-            return oracles.Finding(check, f"no {label}: the backward returned None")
-        if tuple(value.shape) != tuple(reference.shape) or value.dtype != evaluation.case.dtype:
-            return oracles.Finding(check, f"{label} has shape {tuple(value.shape)} {value.dtype}, expected "
-                                   f"{tuple(reference.shape)} {evaluation.case.dtype}")
-        if exact:
-            finding = oracles.check_exact(value, reference, evaluation.case.dtype)
-            finding = finding and oracles.Finding(check, finding.summary, finding.details, finding.picture)
-        else:
-            finding = evaluation.gradient_model(name, second).exceedance(check, value, reference)
+        finding = _compare_one(evaluation, got.get(name), reference, check, exact, second, name)
         if finding is not None:
-            finding.summary = f"{label}: {finding.summary}"
-            finding.details = {"gradient": label, **finding.details}
-            return finding
-    return None
+            findings[name] = finding
+    if not findings:
+        return None
+    first = next(iter(findings.values()))
+    if len(findings) > 1:
+        first.summary += f" (also wrong: {', '.join(_label(name, second) for name in list(findings)[1:])})"
+    first.facets = joined_facets(findings)
+    return first
+
+
+def _label(name: str, second: bool) -> str:
+    return f"d/d{name}" if second else f"grad_{name}"
+
+
+def joined_facets(findings: dict[str, oracles.Finding]) -> dict:
+    """The facets of several gradients' findings as one: which gradients, every class of wrong and
+    expected value, the largest ratio (absent when some finding has none: no cap can then hold)."""
+    facets: dict = {"gradients": list(findings)}
+    for key in ("got", "expected"):
+        facets[key] = sorted({c for f in findings.values() for c in f.facets.get(key, ["?"])})
+    ratios = [f.facets.get("ratio") for f in findings.values()]
+    if all(r is not None for r in ratios):
+        facets["ratio"] = max(ratios)
+    return facets
+
+
+def _compare_one(evaluation: GradientEvaluation, value: torch.Tensor | None, reference: torch.Tensor, check: str,
+                 exact: bool, second: bool, name: str) -> oracles.Finding | None:
+    label = _label(name, second)
+    if value is None:
+        return oracles.Finding(check, f"no {label}: the backward returned None", facets={"got": ["missing"]})
+    if tuple(value.shape) != tuple(reference.shape) or value.dtype != evaluation.case.dtype:
+        return oracles.Finding(check, f"{label} has shape {tuple(value.shape)} {value.dtype}, expected "
+                               f"{tuple(reference.shape)} {evaluation.case.dtype}", facets={"got": ["wrong shape"]})
+    if exact:
+        finding = oracles.check_exact(value, reference, evaluation.case.dtype)
+        finding = finding and oracles.Finding(check, finding.summary, finding.details, finding.picture, finding.facets)
+    else:
+        finding = evaluation.gradient_model(name, second).exceedance(check, value, reference)
+    if finding is not None:
+        finding.summary = f"{label}: {finding.summary}"
+        finding.details = {"gradient": label, **finding.details}
+    return finding
 
 
 GRADIENT_FINDINGS = ("backward-refused",)
@@ -122,13 +152,16 @@ def double_backward(evaluation: GradientEvaluation) -> oracles.Finding | None:
 def grad_determinism(evaluation: GradientEvaluation) -> oracles.Finding | None:
     """Two identical backward passes give identical bits (for implementations declared deterministic)."""
     first, second = differentiate(evaluation), differentiate(evaluation)
+    differing = {}
     for name, value in first.items():
         again = second.get(name)
         if value is None or again is None:
             continue  # a missing gradient is the value checks' finding
         a, b = oracles.bits(value), oracles.bits(again)
         if a.shape != b.shape or not torch.equal(a, b):
-            differing = "?" if a.shape != b.shape else int((a != b).sum())
-            return oracles.Finding("grad-determinism", f"two identical backward passes differ in {differing} "
-                                   f"element(s) of grad_{name}")
-    return None
+            differing[name] = "?" if a.shape != b.shape else int((a != b).sum())
+    if not differing:
+        return None
+    return oracles.Finding("grad-determinism", "two identical backward passes differ in " + ", ".join(
+        f"{count} element(s) of grad_{name}" for name, count in differing.items()),
+        facets={"gradients": list(differing)})

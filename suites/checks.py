@@ -162,7 +162,7 @@ def calls(evaluation: Evaluation, tensor_sets: list[Tensors]) -> list[torch.Tens
             return fn.each([(tuple(tensors), kwargs) for tensors in tensor_sets])
         return [fn(*tensors, **kwargs) for tensors in tensor_sets]
     except ContainmentError as exc:
-        raise CallFailed(oracles.Finding(exc.check, str(exc))) from None
+        raise CallFailed(oracles.Finding(exc.check, str(exc), facets=exc.finding_facets())) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
         raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {raised(exc)}")) from None
 
@@ -198,7 +198,7 @@ def attempt(evaluation: Evaluation) -> Attempt:
     try:
         return Attempt(True, evaluation.case.impl.fn(*evaluation.given, **evaluation.problem.kwargs()))
     except ContainmentError as exc:
-        return Attempt(False, failure=oracles.Finding(exc.check, str(exc)))
+        return Attempt(False, failure=oracles.Finding(exc.check, str(exc), facets=exc.finding_facets()))
     except Exception:  # noqa: BLE001  (any exception is a refusal)
         return Attempt(False)
 
@@ -347,9 +347,10 @@ def invalid_accepted(evaluation: Evaluation) -> oracles.Finding | None:
         return failure
     accepted = f"accepted a problem that breaks {problem.broken_rule!r} and returned"
     garbage = _garbage(evaluation, y)
+    facets = {"result": "empty" if isinstance(y, torch.Tensor) and y.numel() == 0 else "values"}
     if garbage:
-        return oracles.Finding("invalid-garbage", f"{accepted} {garbage}")
-    return oracles.Finding("invalid-accepted", f"{accepted} shape {tuple(y.shape)} {y.dtype}")
+        return oracles.Finding("invalid-garbage", f"{accepted} {garbage}", facets=facets)
+    return oracles.Finding("invalid-accepted", f"{accepted} shape {tuple(y.shape)} {y.dtype}", facets=facets)
 
 
 def _garbage(evaluation: Evaluation, y: object) -> str | None:
@@ -430,8 +431,13 @@ def layout(evaluation: Evaluation) -> oracles.Finding | None:
     return finding
 
 
+def _claims_special_values(case: Case) -> str | None:
+    return None if case.impl.special_values else (f"{case.impl.name} declares special_values=False "
+                                                  f"(IEEE inf/NaN semantics not claimed)")
+
+
 @check("special-values", "test_special_values", valid(value_kind="special"), replays="special",
-       explain=("first wrong element",))
+       explain=("first wrong element",), applies=_claims_special_values)
 def special_values(evaluation: Evaluation) -> oracles.Finding | None:
     """Oracle 6: NaN and +-Inf reach exactly the outputs the definition says."""
     problem = evaluation.problem

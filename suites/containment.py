@@ -80,9 +80,17 @@ class _Arrivals:
 
 
 class ContainmentError(Exception):
-    """The implementation's process died or did not answer; ``check`` names the kind of finding."""
+    """The implementation's process died or did not answer; ``check`` names the kind of finding and
+    ``exit`` how the process ended (a signal's name, ``status N``; empty when it did not end)."""
 
     check = "crash"
+
+    def __init__(self, message: str, exit: str = "") -> None:
+        super().__init__(message)
+        self.exit = exit
+
+    def finding_facets(self) -> dict[str, str]:
+        return {"exit": self.exit} if self.exit else {}
 
 
 class Crashed(ContainmentError):
@@ -257,15 +265,22 @@ def _ensure_forkserver() -> None:
             os.environ["PYTHONPATH"] = previous
 
 
+def _exit_name(code: int | None) -> str:
+    """How a process ended, briefly: a signal's name or ``status N`` (empty when it did not end)."""
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}"
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "did not exit"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
+    return f"killed by {_exit_name(code)}" if code < 0 else f"exited with {_exit_name(code)}"
 
 
 class ContainedCall:
@@ -283,15 +298,23 @@ class ContainedCall:
         self.slowest_warm = 0.0  # the longest
         self.largest = (1, 0.0)  # (products, seconds) of the largest problem (the longest, on ties)
         self.warm = False  # the current worker has answered a call (its first may import or compile)
+        # what a new worker's first answer took (its imports and initialization included), over every worker
+        # this implementation has started: it survives restarts, so a worker restarted after a hang does not
+        # get the full limit again for its first call
+        self.first_answers = 0
+        self.slowest_first = 0.0
         self.shrinking_a_hang = False  # set while Hypothesis shrinks a timeout: the short limit applies
 
     def limit(self, products: int = 1) -> float:
-        """The per-call limit for a call that forms ``products`` products: the full one for a worker's first
-        call and until a warm worker has answered once, then the adaptive one (see ADAPTIVE_MARGIN); while
-        a hang is being shrunk, at most the short one."""
+        """The per-call limit for a call that forms ``products`` products: the full one until a warm worker has
+        answered once, then the adaptive one (see ADAPTIVE_MARGIN), for a restarted worker's first call too
+        (with the start-up earlier workers took); while a hang is being shrunk, at most the short one. A hang
+        thus costs the full limit once per implementation, not once per worker restart."""
         limit = self.timeout
-        if self.warm and self.warm_answers:
+        if self.warm_answers and (self.warm or self.first_answers):
             predicted = max(self.slowest_warm, self.largest[1] * products / self.largest[0])
+            if not self.warm:  # a new worker's first call: its start-up too, as earlier workers showed it
+                predicted = max(predicted, self.slowest_first)
             limit = min(limit, max(ADAPTIVE_FLOOR, ADAPTIVE_MARGIN * predicted))
         if self.shrinking_a_hang:
             limit = min(limit, max(HANG_SHRINK_FLOOR, 20 * self.slowest))
@@ -387,9 +410,12 @@ class ContainedCall:
             if self.warm:
                 self.slowest_warm, self.largest = max(self.slowest_warm, took), max(self.largest, (products, took))
                 self.warm_answers += 1
+            else:
+                self.slowest_first, self.first_answers = max(self.slowest_first, took), self.first_answers + 1
             self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-            raise Crashed(f"{self.name}'s process {_describe_exit(self._stop())} during the call") from None
+            code = self._stop()
+            raise Crashed(f"{self.name}'s process {_describe_exit(code)} during the call", _exit_name(code)) from None
         return reply
 
     @staticmethod

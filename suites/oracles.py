@@ -177,12 +177,29 @@ class Finding:
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
     picture: dict[str, Any] | None = None  # the error over the output slice holding the worst element
+    # what is wrong about the result, for known-discrepancy fingerprints (reports.expectations.FINDING_FACETS)
+    facets: dict[str, Any] = field(default_factory=dict)
 
     def render(self) -> str:
         lines = [f"{self.check}: {self.summary}"]
         for key, value in self.details.items():
             lines.append(f"  {key}: " + str(value).replace("\n", "\n    "))
         return "\n".join(lines)
+
+
+def value_classes(values: torch.Tensor) -> list[str]:
+    """Which of nan, inf, zero and finite (non-zero) occur among ``values``."""
+    values = values.detach().cpu()
+    if values.is_complex():
+        values = torch.view_as_real(values)
+    classes = {"nan": torch.isnan(values), "inf": torch.isinf(values), "zero": values == 0}
+    classes["finite"] = torch.isfinite(values) & (values != 0)
+    return [name for name, mask in classes.items() if bool(mask.any())]
+
+
+def wrong_facets(got: torch.Tensor, expected: torch.Tensor, wrong: torch.Tensor) -> dict[str, Any]:
+    """The fingerprint facets of the elements marked ``wrong``: the classes of what was got and expected."""
+    return {"got": value_classes(got[wrong]), "expected": value_classes(expected[wrong])}
 
 
 def widen(t: torch.Tensor) -> torch.Tensor:
@@ -272,7 +289,8 @@ def check_exact(y: torch.Tensor, y_ref: torch.Tensor, dtype: torch.dtype,
                    f"integer answer", {"first wrong element": list(index),
                                        "got": _scalar(y_cpu[index].to(y_ref.dtype)),
                                        "expected": _scalar(y_ref[index])},
-                   error_picture(torch.nan_to_num(difference, nan=math.inf), index, "|got - exact|"))
+                   error_picture(torch.nan_to_num(difference, nan=math.inf), index, "|got - exact|"),
+                   wrong_facets(y_cpu.to(y_ref.dtype), y_ref, wrong))
 
 
 @dataclass
@@ -334,8 +352,10 @@ class TransformModel:
                    "error/allowance": ratio[plane].item(), "M": self.M[index].item(), "K": int(self.K[index].item())}
         picture = error_picture(error / allowed.reshape(allowed.shape + (1,) * self.dims), index,
                                 "|error| / plane allowance")
+        in_exceeded = exceeded.reshape(exceeded.shape + (1,) * self.dims).expand_as(error) & (error > 0)
+        facets = {**wrong_facets(y64, target, in_exceeded), "ratio": _finite_or_inf(ratio.max())}
         return Finding(check, f"{int(exceeded.sum())} of {exceeded.numel()} output planes exceed the transform "
-                       f"algorithm's normwise allowance (worst {ratio[plane].item():.3g}x)", details, picture)
+                       f"algorithm's normwise allowance (worst {ratio[plane].item():.3g}x)", details, picture, facets)
 
     def weighted(self, probe: torch.Tensor) -> float:
         """Cauchy-Schwarz per plane: ``|<probe, e>| <= sum ||probe_plane||_2 * ||e_plane||_2``."""
@@ -379,7 +399,8 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
         worst = _worst_normalized(y64, y_ref, model, normalized)
         return Finding("statistical", f"RMS of the normalized error is {rms:.3g} (limit "
                        f"{STATISTICAL_RMS_LIMIT}): lower-precision arithmetic than declared "
-                       f"(e.g. TF32 or half-precision accumulation)", {"rms": rms, **worst}), stats
+                       f"(e.g. TF32 or half-precision accumulation)", {"rms": rms, **worst},
+                       facets={"ratio": rms / STATISTICAL_RMS_LIMIT}), stats
     return None, stats
 
 
@@ -393,8 +414,15 @@ def exceedance(check: str, y: torch.Tensor, target: torch.Tensor, allowed: torch
     worst = worst_element(y64, target, allowed, M, K, dtype)
     ratio = torch.nan_to_num((y64 - target).abs() / allowed, nan=math.inf)
     picture = error_picture(ratio, tuple(worst["index"]), "error / allowance")
+    facets = {**wrong_facets(y64, target, exceeded), "ratio": _finite_or_inf(ratio.max())}
     return Finding(check, f"{int(exceeded.sum())} of {exceeded.numel()} elements exceed the "
-                   f"rounding-error allowance (worst {worst['error/allowance']:.3g}x)", worst, picture)
+                   f"rounding-error allowance (worst {worst['error/allowance']:.3g}x)", worst, picture, facets)
+
+
+def _finite_or_inf(value: torch.Tensor) -> float:
+    """A ratio as a plain number, NaN read as infinitely far."""
+    number = float(value)
+    return math.inf if math.isnan(number) else number
 
 
 def statistical_scale(y_ref: torch.Tensor, M: torch.Tensor, K: torch.Tensor, prec: Precision,
@@ -462,7 +490,8 @@ def check_adjoint(conv_y: torch.Tensor, x: torch.Tensor, y_probe: torch.Tensor, 
     if not abs(a - b) <= allowed:
         return Finding("adjoint", f"<conv(y), x> and <y, convT(x)> differ by {abs(a - b):.3g} "
                        f"(allowance {allowed:.3g}, {abs(a - b) / allowed:.3g}x)",
-                       {"<conv(y), x>": str(a), "<y, convT(x)>": str(b), "S": S})
+                       {"<conv(y), x>": str(a), "<y, convT(x)>": str(b), "S": S},
+                       facets={"ratio": abs(a - b) / allowed if allowed else math.inf})
     return None
 
 
@@ -494,7 +523,7 @@ def check_special_values(y: torch.Tensor, y_ref: torch.Tensor, M_finite: torch.T
     return Finding("special-values", f"{int(wrong.sum())} of {wrong.numel()} elements break the "
                    f"non-finite pattern of the definition", {
                        "first wrong element": list(index), "got": _scalar(y64[index]),
-                       "expected": _scalar(y_ref[index])})
+                       "expected": _scalar(y_ref[index])}, facets=wrong_facets(y64, y_ref, wrong))
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,8 @@ class Run:
     clock. The controller of an xdist run and each of its workers have one each; the tallies merge."""
 
     rules: list[expectations.Rule] = field(default_factory=list)
+    # (implementation, device, dtype, check) -> the rules naming them (see verdicts.count_rule_regions)
+    rules_naming: dict[tuple[str, str, str, str], list[expectations.Rule]] = field(default_factory=dict)
     implementations: list[Implementation] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
     writer: RecordWriter | None = None

@@ -17,7 +17,7 @@ from convt_conformance.reports import expectations
 
 from . import campaign, oracles
 from .case import Case
-from .checks import Untrusted, prepared_ahead, run_on
+from .checks import CALL_FINDINGS, CHECKS, Untrusted, prepared_ahead, run_on
 from .containment import ContainedCall
 from .corpus import save_to_corpus
 from .evaluation import Evaluation
@@ -116,6 +116,24 @@ def _pace_a_hang(run: Run, case: Case) -> None:
     pytest.skip(HANG_CAPPED)  # campaigns.py reports the test as failed
 
 
+def count_rule_regions(run: Run, case: Case, problem: Problem, check: str) -> None:
+    """For each rule naming this implementation, dtype and a finding this check can make: one more example,
+    and one more in its region if the problem lies there (the rule's breadth, in the run summary)."""
+    key = (case.impl.name, case.device, case.dtype_name, check)
+    rules = run.rules_naming.get(key)
+    if rules is None:
+        kinds = set(CHECKS[check].kinds) | set(CALL_FINDINGS) if check in CHECKS else {check}
+        rules = run.rules_naming[key] = [rule for rule in run.rules if any(
+            rule.covers(case.impl.name, kind, case.device, case.dtype_name) for kind in kinds)]
+    if not rules:
+        return
+    facts = facts_of(problem)
+    for rule in rules:
+        run.tally.count("rule_drawn", rule.id)
+        if rule.in_region(facts):
+            run.tally.count("rule_region", rule.id)
+
+
 def label(run: Run, problem: Problem, check: str) -> None:
     """Label a valid problem's classes for Hypothesis' statistics and count, per check, the
     bug-prone regions it was evaluated in (after the check ran, so a redrawn problem never counts)."""
@@ -133,15 +151,29 @@ def facts_of(problem: Problem) -> dict[str, Any]:
     facts["dims"] = problem.dims
     facts["batch"] = problem.input_shape[0] if problem.batched else None
     facts["kernel_size"] = list(problem.weight_shape[2:])
+    facts["input_size"] = list(problem.input_shape[-problem.dims:])
     facts["out_channels"] = problem.out_channels
+    facts["in_channels_per_group"] = problem.weight_shape[0] // max(problem.groups, 1)
+    facts["out_channels_per_group"] = problem.weight_shape[1]
     lengths = problem.formula_lengths()  # negative ones included, for invalid problems
     if lengths is not None:
         facts["output_size"] = list(lengths)
     facts["regions"] = regions_of(problem) if problem.broken_rule is None else []
+    if problem.broken_rule is None:
+        facts["reached_length"] = reached_lengths(problem)
     if problem.value_kind == "special":
         facts["nonfinite_in"] = [name for name, t in zip(("input", "weight", "bias"), problem.tensors())
                                  if t is not None and not torch.isfinite(t).all()]
     return facts
+
+
+def reached_lengths(problem: Problem) -> list[int]:
+    """Per axis, how many output positions some product lands in (0: padding crops every tap away)."""
+    counts = []
+    for L, k, s, p, d, out in zip(problem.input_shape[-problem.dims:], problem.weight_shape[2:], problem.stride,
+                                  problem.padding, problem.dilation, problem.formula_lengths()):
+        counts.append(len({i * s + j * d - p for i in range(L) for j in range(k)} & set(range(out))))
+    return counts
 
 
 def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding | None) -> None:
@@ -150,13 +182,14 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
     __tracebackhide__ = True
     run.write_progress()
     final = _is_final_example()
-    if finding is None or final:
-        run.tally.count("examples", (case.impl.name, check))  # shrinking steps of a failure do not count
+    rule = finding and expectations.match(run.rules, case.impl.name, finding.check, case.device, case.dtype_name,
+                                          facts_of(problem), finding.facets)
+    if finding is None or final or rule is not None:  # shrinking steps of a failure do not count
+        run.tally.count("examples", (case.impl.name, check))
+        count_rule_regions(run, case, problem, check)
     if finding is None:
         return
     key = (case.impl.name, finding.check)
-    rule = expectations.match(run.rules, case.impl.name, finding.check, case.device, case.dtype_name,
-                              facts_of(problem))
     if rule is not None:
         run.tally.count("known", key)
         run.tally.count("rules_matched", rule.id)
@@ -211,7 +244,7 @@ def _record(run: Run, case: Case, problem: Problem, check: str, finding: oracles
     record = {
         "impl": case.impl.name, "device": case.device, "dtype": case.dtype_name, "check": finding.check,
         "ran_check": check,
-        "status": status, "summary": finding.summary, "details": finding.details,
+        "status": status, "summary": finding.summary, "details": finding.details, "facets": finding.facets,
         "picture": finding.picture, "problem": problem.to_dict(), "descriptor": problem.describe(),
         "repro": repro_command(case, problem, check, run.plugin_modules),  # the check that ran: a crash has none
         "script": standalone_script(case, problem, check, run.plugin_modules),
@@ -221,6 +254,8 @@ def _record(run: Run, case: Case, problem: Problem, check: str, finding: oracles
     }
     if rule is not None:
         record["rule"] = {"id": rule.id, "reason": rule.reason, "link": rule.link}
+        if case.impl.name in rule.inherited:
+            record["rule"]["inherited_from"] = rule.inherited[case.impl.name]
     if run.writer is not None:
         run.writer.write(record)
     if run.corpus_dir is not None and status == "unexpected":  # replayed by the check that ran

@@ -63,8 +63,10 @@ def _build_run(config: pytest.Config) -> Run:
         started = config.pluginmanager.get_plugin(SessionStart.name)
         ambient = impls.registry.modules_registered_since(started.stamp) if started else []
         selected = impls.select(config.getoption("impl"), plugins + ambient)
-        rules = expectations.in_force(expectations.load_all(
-            config.getoption("expectations"), shipped=not config.getoption("no_shipped_expectations")), machine_facts())
+        loaded = expectations.load_all(config.getoption("expectations"),
+                                       shipped=not config.getoption("no_shipped_expectations"))
+        rules = expectations.inherit(expectations.in_force(loaded, machine_facts()),
+                                     {impl.name: impl.built_on for impl in selected if impl.built_on})
         gate_settings = profiles.gate_settings(config)
     except (impls.PluginError, impls.RegistryError, expectations.ExpectationsError) as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -78,11 +80,17 @@ def _build_run(config: pytest.Config) -> Run:
     return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
                report_dir=report_dir, settings=gate_settings,
                writer=RecordWriter(report_dir, worker), worker=worker, corpus=corpus,
-               notices=unreadable + gaps(corpus),
+               notices=unreadable + gaps(corpus) + declared_gaps(selected),
                plugin_modules=tuple(config.getoption("impl_module")),
                environment={**environment(versions), **provenance(config.getoption("convt_profile"),
                                                                   config.getoption("hypothesis_seed", None))},
                hang_shrink_seconds=config.getoption("hang_shrink_seconds"))
+
+
+def declared_gaps(selected: list) -> list[str]:
+    """What the implementations' declarations leave unchecked, said once per run."""
+    return [f"{impl.name}: special-values not checked (it declares special_values=False: IEEE inf/NaN semantics "
+            f"not claimed)" for impl in selected if not impl.special_values]
 
 
 def _file_of(module: str) -> str:

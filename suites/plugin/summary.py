@@ -14,6 +14,7 @@ from ..all_checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
 from ..run import Run, run_of
 
 _TALLY = "convt_tally"  # what a worker sends the controller
+EMPTY_VERDICT = "no example was checked: this run says nothing about the implementations, so it fails"
 
 
 def _is_full_run(config: pytest.Config) -> bool:
@@ -45,13 +46,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     found = any(run.report_dir.glob(RECORD_GLOB))  # a finding cut off while shrinking counts no example
     campaign = bool(config.getoption("fuzz_seconds"))  # its report says how much it ran, even nothing
+    if not (run.tally.examples or found) and (campaign or session.testscollected):
+        run.notices.append(EMPTY_VERDICT + (" (the campaign's clock ran out before the first example: give it more "
+                                            "--seconds)" if campaign else " (every test was skipped or deselected)"))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not (run.tally.examples or found or campaign):
         return
     write_json(run.report_dir / TALLY_MAIN, run.tally.counts())
     stale = stale_rules(config, run)
     report, unreadable = merge(run.report_dir, {
         "environment": run.environment, "exit_status": int(session.exitstatus),
-        "stale_rules": [{"id": r.id, "reason": r.reason} for r in stale],
+        "stale_rules": [{"id": r.id, "reason": r.reason, "status": r.unreproduced_status(run.environment),
+                         "seen_on": r.seen_on, "machine": r.machine} for r in stale],
         "rules": {r.id: {"reason": r.reason, "link": r.link} for r in run.rules},
         "domain": domain_rows(run)})
     run.report = report
@@ -65,6 +71,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         # Every unexpected discrepancy fails the run, however its test ended (a campaign's clock may
         # have cut its shrinking short, and the test then passed for the time it had).
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def unreproduced(rule: expectations.Rule, machine: dict) -> str:
+    """What a rule that matched nothing means, in words: fixed, or not met on this kind of machine."""
+    status = rule.unreproduced_status(machine)
+    if status == "fixed":
+        return "stale (fixed?): the bug did not show where it was seen"
+    keyed = {**rule.machine, **rule.seen_on}
+    here = ", ".join(f"{key}={machine.get(key)}" for key in keyed)
+    seen = ", ".join(f"{key}={value}" for key, value in rule.seen_on.items()) or "unstated"
+    return f"{status} (here {here}; seen on {seen})"
 
 
 def domain_rows(run: Run) -> list[dict]:
@@ -86,6 +103,24 @@ def _write_domains(write, run: Run) -> None:
         write(f"  {row['impl']:30} {row['refused']:6} {row['accepted']:6}  needs {row['requirement']}")
 
 
+def _write_rules(write, run: Run) -> None:
+    """Per rule that named something run: how often it matched, and its breadth (the share of the examples
+    of its implementations, dtypes and checks that lay in its region, which it could have excused)."""
+    breadth = run.tally.summary()["breadth"]
+    rows = [rule for rule in run.rules if rule.id in breadth or run.tally.rules_matched.get(rule.id)]
+    if not rows:
+        return
+    write("")
+    write("known-discrepancy rules: matched, and examples in the rule's region / examples it names")
+    for rule in rows:
+        seen = breadth.get(rule.id, {"examples": 0, "in_region": 0, "share": 0.0})
+        wide = "  (broad: see its reason)" if rule.broad else (
+            "  (broader than 5%)" if seen["share"] > expectations.BREADTH_LIMIT else "")
+        heirs = "".join(f"  (inherited by {impl} from {host})" for impl, host in rule.inherited.items())
+        write(f"  {run.tally.rules_matched.get(rule.id, 0):6} matched {seen['in_region']:6} / {seen['examples']:<6} "
+              f"{100 * seen['share']:5.1f}%  {rule.id}{wide}{heirs}")
+
+
 def _write_causes(write, run: Run) -> None:
     """The unexpected discrepancies as causes, severe first (the report lists one example of each)."""
     found = [c for c in causes.group(run.report["discrepancies"]) if c["status"] == "unexpected"] if run.report \
@@ -98,8 +133,12 @@ def _write_causes(write, run: Run) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     run = run_of(config)
     tally = run.tally
-    if hasattr(config, "workerinput") or not (
-            tally.examples or (run.report_dir / REPORT_JSON).exists()):
+    if hasattr(config, "workerinput"):
+        return
+    if not (tally.examples or (run.report_dir / REPORT_JSON).exists()):
+        for notice in run.notices:
+            if notice.startswith(EMPTY_VERDICT):
+                terminalreporter.write_line(f"convt-conformance: {notice}", red=True)
         return
     write = terminalreporter.write_line
     terminalreporter.section("convt-conformance summary")
@@ -115,12 +154,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         per_check = " ".join(f"{tally.evaluated.get(f'{check}: {region}', 0):{widths[check]}}"
                              for check in VALUE_CHECKS)
         write(f"  {count:8} {per_check}  {region}")
-    for rule in run.rules:
-        if tally.rules_matched.get(rule.id):
-            write(f"known discrepancy {rule.id!r} matched {tally.rules_matched[rule.id]} time(s)")
+    _write_rules(write, run)
     for rule in stale_rules(config, run):
-        write(f"stale expectation {rule.id!r}: matched nothing although {'/'.join(rule.impl)} x "
-              f"{'/'.join(rule.check)} ran")
+        write(f"expectation {rule.id!r} matched nothing although {'/'.join(rule.impl)} x {'/'.join(rule.check)} ran: "
+              f"{unreproduced(rule, run.environment)}")
     for notice in run.notices:
         write(f"report: {notice}")
     if (run.report_dir / REPORT_JSON).exists():
