@@ -5,9 +5,10 @@ simulated faults (TF32 input rounding, half-precision accumulation), to justify 
 
     python benchmarks/calibrate_statistical.py [--examples 150] > benchmarks/results/calibration.md
 
-Prints, per (implementation, dtype), the largest RMS seen over the drawn problems. Transform algorithms
-have no statistical tier (their allowance is normwise) and are left out. Install the extras
-(the ``frameworks`` extra) first so that ONNX Runtime and JAX are measured too.
+Prints, per (implementation, dtype), the largest RMS seen over the drawn problems. For transform
+algorithms the statistic is the RMS over output planes of the error norm in units of a correct transform's
+typical error (``TransformModel.statistical_rms``); their faults are the planted half-precision transform
+kernels. Install the extras (the ``frameworks`` extra) first so that ONNX Runtime and JAX are measured too.
 """
 
 from __future__ import annotations
@@ -63,8 +64,11 @@ def measure(impl: impls.Implementation, dtype: str, examples: int) -> float:
             y = call(evaluation)
         except (Untrusted, CallFailed):  # vacuous values, or outside the implementation's domain
             return
-        rms = oracles.statistical_rms(oracles.widen(y), evaluation.y_ref, evaluation.M, evaluation.K,
-                                      case.precision, evaluation.y_ref_without_bias)
+        if case.precision.transform:
+            rms = evaluation.error_model.statistical_rms(oracles.widen(y), evaluation.y_ref)
+        else:
+            rms = oracles.statistical_rms(oracles.widen(y), evaluation.y_ref, evaluation.M, evaluation.K,
+                                          case.precision, evaluation.y_ref_without_bias)
         worst[0] = max(worst[0], rms)
 
     run()
@@ -76,6 +80,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=150)
     args = parser.parse_args()
     impls.load_plugin(CORRECT_MODULE)
+    impls.load_plugin(str(ROOT / "tests" / "planted" / "fault_classes.py"))
     print(f"machine: {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python "
           f"{platform.python_version()}; {args.examples} problems per row; limit in use: "
           f"{oracles.STATISTICAL_RMS_LIMIT}\n")
@@ -86,13 +91,14 @@ def main() -> None:
                              dtypes=("float32",)),
         impls.Implementation(name="fault: half accumulation", fn=half_accumulating, dims=(1, 2, 3), devices=("cpu",),
                              dtypes=("float16", "bfloat16")),
+        impls.get("bug-transform-half-spectra"), impls.get("bug-transform-declared-half-sums"),
     ]
     correct = [impl for impl in impls.available() if not impl.shape_only  # meta and FakeTensor: no values
                and (impl.name in CORRECT or not impl.name.startswith("correct-"))]
     for impl in correct + faults:
         kind = "fault" if impl in faults else "correct"
         for dtype in impl.dtypes:
-            if "cpu" not in impl.devices or impl.algorithm_for(dtype) == "transform":
+            if "cpu" not in impl.devices:
                 continue
             if dtype == "complex128" or (dtype == "float64" and kind == "correct" and impl.name != "naive"):
                 continue  # float64 errors are the float32 picture at 2^-53; one row keeps it visible

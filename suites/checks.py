@@ -270,8 +270,25 @@ def _shape_of(y: torch.Tensor, evaluation: Evaluation) -> oracles.Finding | None
 
 @check("shape", "test_shape", valid(), needs_values=False)
 def shape(evaluation: Evaluation) -> oracles.Finding | None:
-    """Oracle 1: shape from the formula, the input's dtype and device."""
-    return _shape_of(call(evaluation), evaluation)
+    """Oracle 1: shape from the formula, the input's dtype and device; for shape-only implementations (meta
+    kernels, FakeTensor), also the strides eager PyTorch gives the result, which a traced program relies on."""
+    y = call(evaluation)
+    finding = _shape_of(y, evaluation)
+    if finding is None and evaluation.case.impl.shape_only:
+        finding = oracles.check_strides(y, _eager_result(evaluation))
+    return finding
+
+
+def _eager_result(evaluation: Evaluation) -> torch.Tensor | None:
+    """Eager PyTorch's result on the CPU for the same problem, in the same memory layouts (None where eager
+    refuses it: there is nothing to compare)."""
+    from convt_conformance.impls.torch_backends import functional
+
+    x, w, b = evaluation.problem.materialize("cpu")
+    try:
+        return functional(x, w, b, **evaluation.problem.kwargs())
+    except RuntimeError:
+        return None
 
 
 check("empty-batch", "test_empty_batch", valid(batch=0), needs_values=False)(shape)  # oracle 1 on a batch of 0

@@ -83,10 +83,12 @@ class Evaluation:
             return oracles.DirectModel(allowed, self.M, self.K, self.case.dtype, rounding)
         x, w, _ = self.values
         x64 = oracles.widen(x if self.problem.batched else x.unsqueeze(0))
-        planes = oracles.transform_plane_allowance(
-            x64, oracles.widen(w), self.problem.groups, oracles.transform_log2_size(self.geometry.full_size()),
-            self.y_ref, prec, self.y_ref_without_bias)
-        return oracles.TransformModel(planes, self.problem.dims, self.M, self.K, self.case.dtype)
+        w64, log2_n = oracles.widen(w), oracles.transform_log2_size(self.geometry.full_size())
+        planes = oracles.transform_plane_allowance(x64, w64, self.problem.groups, log2_n, self.y_ref, prec,
+                                                   self.y_ref_without_bias)
+        typical = oracles.transform_typical(x64, w64, self.problem.groups, log2_n, self.y_ref, self.M, self.K,
+                                            prec, self.y_ref_without_bias)
+        return oracles.TransformModel(planes, self.problem.dims, self.M, self.K, self.case.dtype, typical)
 
     def vacuous_reason(self) -> str | None:
         x, w, _ = self.values

@@ -40,6 +40,8 @@ from typing import Any
 import torch
 
 TF32_ROUNDOFF = 2.0**-10  # TF32 keeps 10 mantissa bits; 2^-10 also covers truncation
+REFERENCE_ROUNDOFF = 2.0**-53  # the float64 reference's unit roundoff
+TRANSFORM_TYPICAL = 2 * math.sqrt(3)  # a correct FFT convolution's typical error, in u_acc * sqrt(log2 N) * B2
 _REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 _MANTISSA_BITS = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}
 
@@ -169,6 +171,30 @@ def transform_plane_allowance(x: torch.Tensor, w: torch.Tensor, groups: int, log
     return coefficient * B.reshape(rounding.shape) + rounding
 
 
+def transform_typical(x: torch.Tensor, w: torch.Tensor, groups: int, log2_n: float, y_ref: torch.Tensor,
+                      M: torch.Tensor, K: torch.Tensor, prec: Precision,
+                      y_ref_without_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The *typical* size of a correct transform kernel's error per output element: the bound of its output
+    rounding there, plus its share of the transforms' rounding at the declared accumulation precision. That
+    rounding grows like a random walk, ``2 sqrt(3) u_acc sqrt(log2 N)`` times ``sum_c ||x_c||_2 ||w_cd||_2`` in 2-norm
+    per plane (Higham & Mary's probabilistic analysis; the 2-norms of a convolution's factors bound the
+    2-norm of its spectrum product), and a transform spreads it evenly over the plane's elements. A kernel
+    that keeps its transforms or sums in a narrower type than declared errs far beyond this where products
+    cancel, and still within the worst-case allowance of :func:`transform_plane_allowance`. The float64
+    reference's own rounding counts too (``2^-53 sqrt(K) M``), which is a float64 or complex128 kernel's scale."""
+    dims = w.dim() - 2
+    norm2 = lambda t: magnitude_of(t).flatten(-dims).norm(dim=-1)  # noqa: E731
+    n, cin = x.shape[:2]
+    cin_g, cout_g = cin // groups, w.shape[1]
+    B2 = torch.einsum("ngc,gcd->ngd", norm2(x).reshape(n, groups, cin_g), norm2(w).reshape(groups, cin_g, cout_g))
+    rounding = output_rounding(y_ref, prec, y_ref_without_bias)
+    plane_size = max(math.prod(y_ref.shape[-dims:]), 1)
+    # three transforms (the input's, the kernel's, the inverse), each rounding about twice per butterfly stage
+    spread = TRANSFORM_TYPICAL * prec.u_acc * math.sqrt(log2_n) * (2 if prec.is_complex else 1) / math.sqrt(plane_size)
+    per_plane = (spread * B2).reshape(rounding.shape[:-dims] + (1,) * dims)
+    return rounding + per_plane + REFERENCE_ROUNDOFF * K.sqrt() * M  # the float64 reference's own typical error
+
+
 @dataclass
 class Finding:
     """One discrepancy: which check, a one-line summary and the details a person needs."""
@@ -264,6 +290,29 @@ def check_shape(y: torch.Tensor, expected_shape: tuple[int, ...], dtype: torch.d
     return None
 
 
+def check_strides(y: torch.Tensor, eager: torch.Tensor | None) -> Finding | None:
+    """The strides of ``y`` along every axis longer than 1 (the others are free) equal eager PyTorch's, and
+    so does the memory format they make."""
+    if eager is None or tuple(y.shape) != tuple(eager.shape):
+        return None
+    differ = [axis for axis, size in enumerate(y.shape) if size > 1 and y.stride(axis) != eager.stride(axis)]
+    if not differ:
+        return None
+    return Finding("shape", f"strides {tuple(y.stride())} != eager PyTorch's {tuple(eager.stride())} (memory format "
+                   f"{memory_format(y)}, eager {memory_format(eager)})",
+                   {"axes that differ": differ, "eager strides": list(eager.stride())}, facets={"got": ["strides"]})
+
+
+def memory_format(t: torch.Tensor) -> str:
+    """The memory format a tensor's strides make: contiguous, channels_last(_3d), or strided."""
+    if t.is_contiguous():
+        return "contiguous"
+    for name, fmt in (("channels_last", torch.channels_last), ("channels_last_3d", torch.channels_last_3d)):
+        if t.dim() == {"channels_last": 4, "channels_last_3d": 5}[name] and t.is_contiguous(memory_format=fmt):
+            return name
+    return "strided"
+
+
 def check_exact(y: torch.Tensor, y_ref: torch.Tensor, dtype: torch.dtype,
                 model: "ErrorModel | None" = None) -> Finding | None:
     """Exact tier: every partial sum is representable, so a direct kernel's result must equal the
@@ -324,6 +373,7 @@ class TransformModel:
     M: torch.Tensor
     K: torch.Tensor
     dtype: torch.dtype
+    typical: torch.Tensor | None = None  # a correct kernel's typical error per element (the statistical tier)
 
     def _plane_error(self, y64: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The error per element (NaN counts as infinitely far) and its 2-norm per plane."""
@@ -357,6 +407,12 @@ class TransformModel:
         return Finding(check, f"{int(exceeded.sum())} of {exceeded.numel()} output planes exceed the transform "
                        f"algorithm's normwise allowance (worst {ratio[plane].item():.3g}x)", details, picture, facets)
 
+    def statistical_rms(self, y64: torch.Tensor, target: torch.Tensor) -> float:
+        """RMS over the elements some product reaches of the error in units of a correct kernel's typical one."""
+        if self.typical is None:
+            return 0.0
+        return _rms_where_live(self._plane_error(y64, target)[0] / self.typical, self.M)
+
     def weighted(self, probe: torch.Tensor) -> float:
         """Cauchy-Schwarz per plane: ``|<probe, e>| <= sum ||probe_plane||_2 * ||e_plane||_2``."""
         return float((probe.abs().flatten(-self.dims).norm(dim=-1) * self.plane_allowed).sum())
@@ -389,7 +445,13 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
     # there be a finding, whose search measures the error again
     finding = model.exceedance("bound", y64, y_ref) if not ratio_max < 1 else None
     if isinstance(model, TransformModel):
-        return finding, {"max": ratio_max, "rms": 0.0}
+        rms = model.statistical_rms(y64, y_ref) if finding is None else 0.0
+        if rms > STATISTICAL_RMS_LIMIT:
+            finding = Finding("statistical", f"RMS of the error in units of a correct transform's typical error "
+                              f"is {rms:.3g} (limit {STATISTICAL_RMS_LIMIT}): "
+                              f"lower-precision arithmetic than declared (e.g. half-precision transforms or sums)",
+                              {"rms": rms}, facets={"ratio": rms / STATISTICAL_RMS_LIMIT})
+        return finding, {"max": ratio_max, "rms": rms}
     normalized = error / statistical_scale(y_ref, model.M, model.K, prec, y_ref_without_bias, model.rounding)
     rms = _rms_where_live(normalized, model.M)
     stats = {"max": ratio_max, "rms": rms}

@@ -38,6 +38,8 @@ EXPECTED = {
     "bug-crop-whole-taps": ("padding that crops whole taps clamped (output shifted)", "exact"),
     "bug-channel-block-tail": ("tail of an 8-channel block computed with the wrong weights", "exact"),
     "bug-undeclared-transform": ("an FFT algorithm declared direct", "bound"),
+    "bug-transform-half-spectra": ("a transform kernel keeping its spectra in the half type", "bound"),
+    "bug-transform-declared-half-sums": ("half-precision sums hidden behind a transform declaration", "bound"),
     "bug-grad-k1-dense-grad-output": ("B12 in the backward (#63314): 1x1 grad_input reads grad_output densely",
                                       "grad-exact"),
     "bug-grad-half-output-padding-refused": ("#23545 half backward refused when output_padding > 0", "grad-exact"),
@@ -51,6 +53,7 @@ EXPECTED = {
                                               "oneDNN bfloat16 defect)", "grad-exact"),
     "bug-meta-swapped-weight-dims": ("#172711 a meta kernel reads Cout from weight.shape[0]", "shape"),
     "bug-meta-drops-output-padding": ("#98129 a shape function drops output_padding", "shape"),
+    "bug-meta-transposed-strides": ("a shape function's result laid out unlike eager's", "shape"),
     "bug-module-unbatched-output-size": ("#75889 output_size counted as if always batched", "output-size"),
     "bug-module-output-size-ignores-dilation": ("#14272 output_size without the dilation", "output-size"),
 }

@@ -244,3 +244,32 @@ def undeclared_transform(input, weight, bias=None, stride=1, padding=0, output_p
     """A correct FFT algorithm that does not declare ``algorithm="transform"``: its error is as large
     as a transform's allowance, far beyond a direct kernel's, and a direct kernel that far off is a bug."""
     return fft_conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+HALVES = ("float16", "bfloat16")
+
+
+@register("bug-transform-half-spectra", dtypes=HALVES, algorithm="transform")
+def transform_half_spectra(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """An FFT kernel declared a transform (with the default float32 accumulation) that keeps its spectra and
+    their channel sums in the half type itself: each product of spectra and each partial sum over input
+    channels is rounded to it."""
+    rounded = _rounded_to(input.dtype)
+    return fft_conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                              spectra=rounded)
+
+
+@register("bug-transform-declared-half-sums", dtypes=HALVES, algorithm="transform")
+def transform_declared_half_sums(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                                 dilation=1):
+    """A direct kernel that sums in the half type (undeclared) and declares itself a transform, whose
+    worst-case allowance is wide enough to hide half-precision sums."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return finish(scatter_sum(batched(input, geometry), weight, geometry), bias, geometry, input.dtype)
+
+
+def _rounded_to(dtype: torch.dtype):
+    def rounded(spectrum: torch.Tensor) -> torch.Tensor:
+        return torch.complex(spectrum.real.to(dtype).to(spectrum.real.dtype),
+                             spectrum.imag.to(dtype).to(spectrum.imag.dtype))
+    return rounded

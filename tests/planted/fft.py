@@ -9,9 +9,11 @@ from convt_conformance import spec
 from convt_conformance.reference import batched, finish
 
 
-def fft_conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def fft_conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                       spectra=lambda spectrum: spectrum):
     """Transposed convolution by FFT: the stride-upsampled input convolved with the dilated kernel as
-    a product of spectra (``torch.fft``; half types in float32), then cropped by the padding."""
+    a product of spectra (``torch.fft``; half types in float32), then cropped by the padding. ``spectra``
+    is applied to every spectrum and every partial sum of their products (a planted bug rounds them)."""
     geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
     work = torch.complex128 if input.dtype == torch.complex128 else (
         torch.complex64 if input.is_complex() else spec.accumulation_dtype(input.dtype))
@@ -28,11 +30,14 @@ def fft_conv_transpose(input, weight, bias=None, stride=1, padding=0, output_pad
     dilated[(slice(None),) * 2 + tuple(slice(None, None, d) for d in geometry.dilation)] = weight.to(work)
     size, axes = geometry.full_size(), tuple(range(2, 2 + dims))
     forward, inverse = (torch.fft.fftn, torch.fft.ifftn) if x.is_complex() else (torch.fft.rfftn, torch.fft.irfftn)
-    X = forward(upsampled, s=size, dim=axes)
+    X = spectra(forward(upsampled, s=size, dim=axes))
     X = X.reshape((n, g, cin_g) + tuple(X.shape[2:]))
-    W = forward(dilated, s=size, dim=axes)
+    W = spectra(forward(dilated, s=size, dim=axes))
     W = W.reshape((g, cin_g, cout_g) + tuple(W.shape[2:]))
-    Y = torch.einsum("ngc...,gcd...->ngd...", X, W).reshape((n, geometry.out_channels) + tuple(W.shape[3:]))
+    Y = spectra(X[:, :, 0, None] * W[None, :, 0])  # the channel sum, rounded after each term
+    for c in range(1, cin_g):
+        Y = spectra(Y + spectra(X[:, :, c, None] * W[None, :, c]))
+    Y = Y.reshape((n, geometry.out_channels) + tuple(W.shape[3:]))
     full = inverse(Y, s=size, dim=axes)
     window = tuple(slice(p, p + o) for p, o in zip(geometry.padding, geometry.output_size))
     return finish(full[(slice(None),) * 2 + window], bias, geometry, input.dtype)

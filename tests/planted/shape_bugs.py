@@ -28,3 +28,13 @@ def drops_output_padding(input, weight, bias=None, stride=1, padding=0, output_p
     size = spec.output_size(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding,
                             (0,) * geometry.dims, geometry.dilation)
     return _output(input, weight, geometry, geometry.out_channels, size)
+
+
+@register("bug-meta-transposed-strides", devices=("meta",), dtypes=("float32", "float16"), shape_only=True)
+def transposed_strides(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """A shape function right about the shape but not the memory: its result is laid out with the last two
+    axes swapped (a traced program then reads it in the wrong order)."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    lead = (geometry.batch, geometry.out_channels) if geometry.batched else (geometry.out_channels,)
+    shape = lead + geometry.output_size
+    return torch.empty(shape[:-2] + shape[:-3:-1], dtype=input.dtype, device=input.device).transpose(-1, -2)
