@@ -94,7 +94,7 @@ def main() -> None:
         impls.get("bug-transform-half-spectra"), impls.get("bug-transform-declared-half-sums"),
     ]
     correct = [impl for impl in impls.available() if not impl.shape_only  # meta and FakeTensor: no values
-               and (impl.name in CORRECT or not impl.name.startswith("correct-"))]
+               and (impl.name in CORRECT or not impl.name.startswith(("correct-", "bug-")))]
     for impl in correct + faults:
         kind = "fault" if impl in faults else "correct"
         for dtype in impl.dtypes:

@@ -19,7 +19,7 @@ from .registry import register
 _TRANSPOSED = {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}
 # Measured (see README): PyTorch's CPU kernels sum the per-tap columns (col2im) of float16/bfloat16
 # problems in the half type itself, not in float32.
-_CPU_HALF_ACCUMULATION = {"float16": "float16", "bfloat16": "bfloat16"}
+CPU_HALF_ACCUMULATION = {"float16": "float16", "bfloat16": "bfloat16"}
 _CUDA_DTYPES = ("float64", "float32", "float16", "bfloat16", "complex64", "complex128")
 
 
@@ -51,19 +51,19 @@ def _onednn(enabled: bool) -> Iterator[None]:
 
 
 # The gradient checks differentiate under the same switches (``flags``): the backward is PyTorch's too.
-register("torch-cpu-default", devices=("cpu",), dtypes=spec.ALL_DTYPES, accumulation=_CPU_HALF_ACCUMULATION,
+register("torch-cpu-default", devices=("cpu",), dtypes=spec.ALL_DTYPES, accumulation=CPU_HALF_ACCUMULATION,
          grad=True, double_backward=True, flags=lambda: _onednn(True),
          description="torch CPU, default dispatch (oneDNN enabled)")(
     _with_flags(lambda: _onednn(True)))
 
-register("torch-cpu-native", devices=("cpu",), dtypes=spec.ALL_DTYPES, accumulation=_CPU_HALF_ACCUMULATION,
+register("torch-cpu-native", devices=("cpu",), dtypes=spec.ALL_DTYPES, accumulation=CPU_HALF_ACCUMULATION,
          grad=True, double_backward=True, flags=lambda: _onednn(False),
          description="torch CPU with oneDNN disabled (ATen's slow_conv_transpose)")(
     _with_flags(lambda: _onednn(False)))
 
 
 @register("torch-cpu-channels-last", dims=(2, 3), devices=("cpu",), dtypes=spec.ALL_DTYPES,
-          accumulation=_CPU_HALF_ACCUMULATION, grad=True, double_backward=True, flags=lambda: _onednn(True),
+          accumulation=CPU_HALF_ACCUMULATION, grad=True, double_backward=True, flags=lambda: _onednn(True),
           description="torch CPU, default dispatch, input and weight converted to channels_last")
 def channels_last(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                   dilation=1):

@@ -88,8 +88,6 @@ def gaps(entries: list[Entry]) -> list[str]:
 def replayable(case: Case, entry: Entry, check: str) -> str | None:
     """Why ``entry`` cannot be replayed through ``check`` on ``case``, or None when it can."""
     problem = entry.problem.replace(dtype=case.dtype_name)
-    if case.impl.fixed_geometries == 1:  # every stored problem is a new shape: one compilation each
-        return f"{case.impl.name} compiles per shape: it is checked on its fixed geometries only"
     if problem.dims not in case.impl.dims:
         return f"{case.impl.name} does not serve {problem.dims}d"
     if entry.dtypes and case.dtype_name not in entry.dtypes:

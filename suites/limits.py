@@ -5,3 +5,6 @@
 DEFAULT_CALL_TIMEOUT = 60.0
 # A hang found in the gate costs one full per-call limit; shrinking it is capped at this many seconds.
 DEFAULT_HANG_SHRINK_SECONDS = 60.0
+# An implementation that compiles per shape (fixed_geometries=True) replays this many corpus entries per dtype,
+# historical bugs first: each stored problem is a new shape and costs its own compilations.
+CORPUS_COMPILE_BUDGET = 4

@@ -169,7 +169,13 @@ GEOMETRY_POOL = (
     _geometry((2, 1, 2, 2), (1, 3, 4, 3), False, (2, 2), (2, 3), (0, 1), (1, 2)),  # kernel > input, taps cropped
     _geometry((1, 9, 3, 3), (9, 17, 1, 1), False, (2, 2), (0, 0), (1, 1), (1, 1)),  # channel blocks, op >= padding
     _geometry((1, 2, 3, 2, 2), (2, 1, 2, 2, 2), True, (2, 2, 1), (0, 1, 0), (1, 0, 0), (1, 1, 2), groups=2),  # 3d
+    # a long axis; padding that crops whole taps; output_padding >= stride (dilation > stride); 3 groups
+    _geometry((1, 3, 16), (3, 2, 3), True, (1,), (7,), (2,), (3,), groups=3),
 )
+# The regions a fixed geometry cannot hold (the batch, the memory layout and the dtype are the check's):
+# the pool covers every other region of REGIONS (a project test holds it to that).
+NOT_GEOMETRY_REGIONS = frozenset({"batch 0", "unbatched", "channels_last with a size-1 channel dim",
+                                  "non-contiguous/expanded weight", "non-contiguous input", "fp16/bf16"})
 for _template in GEOMETRY_POOL:
     _template.geometry()  # every template is valid
 

@@ -116,22 +116,15 @@ def _pace_a_hang(run: Run, case: Case) -> None:
     pytest.skip(HANG_CAPPED)  # campaigns.py reports the test as failed
 
 
-def count_rule_regions(run: Run, case: Case, problem: Problem, check: str) -> None:
-    """For each rule naming this implementation, dtype and a finding this check can make: one more example,
-    and one more in its region if the problem lies there (the rule's breadth, in the run summary)."""
+def rules_naming(run: Run, case: Case, check: str) -> list[expectations.Rule]:
+    """The rules naming this implementation, dtype and a kind of finding this check can make (their
+    breadth is counted over its examples)."""
     key = (case.impl.name, case.device, case.dtype_name, check)
-    rules = run.rules_naming.get(key)
-    if rules is None:
+    if key not in run.rules_naming:
         kinds = set(CHECKS[check].kinds) | set(CALL_FINDINGS) if check in CHECKS else {check}
-        rules = run.rules_naming[key] = [rule for rule in run.rules if any(
+        run.rules_naming[key] = [rule for rule in run.rules if any(
             rule.covers(case.impl.name, kind, case.device, case.dtype_name) for kind in kinds)]
-    if not rules:
-        return
-    facts = facts_of(problem)
-    for rule in rules:
-        run.tally.count("rule_drawn", rule.id)
-        if rule.in_region(facts):
-            run.tally.count("rule_region", rule.id)
+    return run.rules_naming[key]
 
 
 def label(run: Run, problem: Problem, check: str) -> None:
@@ -182,11 +175,15 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
     __tracebackhide__ = True
     run.write_progress()
     final = _is_final_example()
+    naming = rules_naming(run, case, check)
+    facts = facts_of(problem) if finding is not None or naming else {}
     rule = finding and expectations.match(run.rules, case.impl.name, finding.check, case.device, case.dtype_name,
-                                          facts_of(problem), finding.facets)
+                                          facts, finding.facets)
     if finding is None or final or rule is not None:  # shrinking steps of a failure do not count
         run.tally.count("examples", (case.impl.name, check))
-        count_rule_regions(run, case, problem, check)
+        for named in naming:  # each rule's breadth: the examples it names, and those in its region
+            run.tally.count("rule_drawn", named.id)
+            run.tally.count("rule_region", named.id, int(named.in_region(facts)))
     if finding is None:
         return
     key = (case.impl.name, finding.check)

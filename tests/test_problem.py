@@ -95,3 +95,12 @@ def test_a_problem_keeps_its_validated_geometry_only_while_the_geometry_stays():
         problem.replace(output_padding=(2,)).geometry()  # output_padding >= max(stride, dilation)
     assert problem.replace(seed=5) == problem.replace(seed=5).replace()  # the cache is no field
     assert "_geometry" not in problem.to_dict()
+
+
+def test_the_fixed_geometry_pool_covers_every_region_a_geometry_can_hold():
+    """Implementations that compile per shape are checked on the pool only: a region it misses is never met."""
+    from convt_conformance.suites.strategies import GEOMETRY_POOL, NOT_GEOMETRY_REGIONS, REGIONS, regions_of
+
+    covered = set().union(*(regions_of(template) for template in GEOMETRY_POOL))
+    assert set(REGIONS) - NOT_GEOMETRY_REGIONS <= covered, set(REGIONS) - NOT_GEOMETRY_REGIONS - covered
+    assert NOT_GEOMETRY_REGIONS <= set(REGIONS)  # no stale names

@@ -13,7 +13,8 @@ from convt_conformance import impls
 
 from ..case import Case
 from ..containment import ContainedCall, contained
-from ..corpus import replayable
+from ..corpus import Entry, replayable
+from ..limits import CORPUS_COMPILE_BUDGET
 from ..run import Run, run_of
 from . import SUITES
 from .setup import parse_shard
@@ -62,15 +63,22 @@ def _for_case(config: pytest.Config, impl: impls.Implementation, device: str, dt
     return run.crash_contained[impl.name]
 
 
+def replayed_on(case: Case, run: Run) -> list[Entry]:
+    """The corpus entries replayed on ``case``: every one some check of it applies to, or, for an
+    implementation that compiles per shape, the first CORPUS_COMPILE_BUDGET of them (the shipped corpus of
+    historical bugs comes first)."""
+    entries = [entry for entry in run.corpus
+               if any(replayable(case, entry, check) is None for check in entry.checks)]
+    return entries[:CORPUS_COMPILE_BUDGET] if case.impl.fixed_geometries == 1 else entries
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames or gate_test(metafunc) is None:
         return
     config = metafunc.config
     if "corpus_entry" in metafunc.fixturenames:
         params = [pytest.param(case, entry, id=f"{case.id}-{entry.id}")
-                  for case, reason in cases(config) if reason is None
-                  for entry in run_of(config).corpus
-                  if any(replayable(case, entry, check) is None for check in entry.checks)]
+                  for case, reason in cases(config) if reason is None for entry in replayed_on(case, run_of(config))]
         metafunc.parametrize("case, corpus_entry", params)
         return
     metafunc.parametrize("case", [pytest.param(case, id=case.id, marks=[pytest.mark.skip(reason=reason)] if reason

@@ -38,6 +38,8 @@ EXPECTED = {
     "bug-crop-whole-taps": ("padding that crops whole taps clamped (output shifted)", "exact"),
     "bug-channel-block-tail": ("tail of an 8-channel block computed with the wrong weights", "exact"),
     "bug-undeclared-transform": ("an FFT algorithm declared direct", "bound"),
+    "bug-compiled-crop-and-output-padding": ("a per-shape compiled kernel wrong where taps are cropped and "
+                                             "output_padding >= stride", "exact"),
     "bug-transform-half-spectra": ("a transform kernel keeping its spectra in the half type", "bound"),
     "bug-transform-declared-half-sums": ("half-precision sums hidden behind a transform declaration", "bound"),
     "bug-grad-k1-dense-grad-output": ("B12 in the backward (#63314): 1x1 grad_input reads grad_output densely",

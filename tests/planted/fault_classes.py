@@ -273,3 +273,18 @@ def _rounded_to(dtype: torch.dtype):
         return torch.complex(spectrum.real.to(dtype).to(spectrum.real.dtype),
                              spectrum.imag.to(dtype).to(spectrum.imag.dtype))
     return rounded
+
+
+@register("bug-compiled-crop-and-output-padding", dtypes=FLOATS, fixed_geometries=True)
+def compiled_crop_and_output_padding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                                     dilation=1):
+    """A kernel that compiles per shape (checked on the fixed geometries) and is wrong only where padding crops
+    a whole tap away or output_padding reaches the stride: it leaves the last output element of those
+    problems unwritten (zero)."""
+    geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    result = naive(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    crops = any(p > d * (k - 1) for p, d, k in zip(geometry.padding, geometry.dilation, geometry.kernel_size))
+    reaches = any(op >= s for op, s in zip(geometry.output_padding, geometry.stride))
+    if crops and reaches and result.numel():
+        result.view(-1)[-1] = 0
+    return result
