@@ -58,7 +58,8 @@ def measure(impl: impls.Implementation, dtype: str, examples: int) -> float:
               suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def run(data):
-        problem = data.draw(problems(dims=impl.dims, dtype=dtype, value_kind="real", min_batch=1))
+        problem = data.draw(problems(dims=impl.dims, dtype=dtype, value_kind="real", min_batch=1,
+                                     pool=impl.fixed_geometries))
         try:
             evaluation = trusted(case, problem)
             y = call(evaluation)

@@ -31,14 +31,8 @@ from convt_conformance.reports.records import read_report  # noqa: E402
 from convt_conformance.suites.environment import cpu_name  # noqa: E402
 from tests.planted.catalog import CORRECT, CORRECT_MODULE, CUSTOM_BACKWARD_MODULE, MODULE_VARIANTS_MODULE  # noqa: E402
 
-# Claimed correct for finite values only (tests/test_oracles_catch.py): its backward kernel multiplies
-# structural zeros, so NaN and Inf spread as in zero insertion.
-NOT_CLAIMED = {("correct-autograd-of-convolution", "special-values"),
-               # A subclass of nn.ConvTranspose claimed correct for output_size only: it inherits PyTorch's
-               # validation and kernels, whose gaps shipped rules declare for torch-module (a bias of another
-               # dtype is cast; oneDNN accepts dilation 0 and empty outputs, and spreads an infinite tap through zeros).
-               ("correct-module-full-output-size-range", "invalid-accepted"),
-               ("correct-module-full-output-size-range", "special-values")}
+# What a variant does not claim is declared now (special_values=False, built_on=): nothing is set aside.
+NOT_CLAIMED: set[tuple[str, str]] = set()
 BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last",
              "torch-module", "torch-meta", "torch-fake", "torch-compile")
 # Correct variants of the gradient and module entry points, in their own plugin modules.

@@ -34,12 +34,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':26} may use a transform algorithm (FFT/Winograd) for {', '.join(transforms)}")
         entry = ("shapes only" if impl.shape_only else "module class" if impl.extra.get("module_classes")
                  else "function")
-        pooled = _pooled(impl.fixed_geometries)
+        pooled = _pooled(impl.fixed_geometries) + (f"; {impl.fixed_weights} weight values per geometry (compiles "
+                                                   f"the weights in)" if impl.fixed_weights else "")
         print(f"{'':26} entry: {entry}; grad on={impl.grad or 'none'} double backward on="
               f"{impl.double_backward or 'none'}{pooled}")
         print(f"{'':26} dtypes={', '.join(impl.dtypes)}")
         for requirement, _ in impl.domain:
             print(f"{'':26} domain: needs {requirement}")
+        if impl.built_on:
+            print(f"{'':26} built on {', '.join(impl.built_on)} (their known discrepancies apply to it)")
+        if not impl.special_values:
+            print(f"{'':26} claims no IEEE inf/NaN semantics (special_values=False: that check does not run)")
         shown = {key: impl.extra[key] for key in ("version", "third_party", "preload") if key in impl.extra}
         if shown:
             print(f"{'':26} {', '.join(f'{key}={value}' for key, value in shown.items())}")

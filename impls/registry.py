@@ -62,6 +62,9 @@ class Implementation:
     shape_only: bool = False  # computes shapes, not values (meta kernels, FakeTensor): no value check applies
     # compiles per shape: the weight of drawing an example on a few fixed geometries, values varying (1: all)
     fixed_geometries: float = 0.0
+    # compiles its weights into the program: the weight and bias of each example come from this many values per
+    # geometry, while the input still varies (0: new weights every example)
+    fixed_weights: int = 0
     # what it supports beyond dims and dtypes: (requirement, predicate over a problem), True where supported
     domain: tuple[tuple[str, DomainPredicate], ...] = ()
     description: str = ""
@@ -135,7 +138,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
              accumulation: dict[str, str] | None = None, products: dict[str, str] | None = None,
              algorithm: str | dict[str, str] = "direct", grad: bool | Sequence[str] = False,
              double_backward: bool | Sequence[str] = False, shape_only: bool = False,
-             fixed_geometries: bool | float = False, domain: dict[str, DomainPredicate] | None = None,
+             fixed_geometries: bool | float = False, fixed_weights: int = 0,
+             domain: dict[str, DomainPredicate] | None = None,
              description: str = "", built_on: str | Sequence[str] = (), special_values: bool = True,
              missing: str | None = None, registered_by: str | None = None,
              **extra: object) -> Callable[[ConvTransposeFn], ConvTransposeFn]:
@@ -155,6 +159,10 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     checks draw from a few fixed geometries while values (and, for the layout check, layouts) vary:
     True for every example, or the weight of a fixed geometry against a new one (0.8: most examples
     reuse a compiled shape, the others draw a new geometry, so the search still reaches every region).
+    ``fixed_weights``: the runtime compiles the weights into its program (an ahead-of-time export, a mobile
+    delegate), so the weight and bias of each example come from this many values per geometry while the input
+    still varies, and one compiled program serves many examples (with ``fixed_geometries``: a few programs
+    serve the whole run).
     ``domain`` maps a requirement (``"groups == 1"``) to a predicate that is True for the problems
     it supports, for what a framework serves beyond dims and dtypes; the predicate gets the problem
     (``dims``, ``input_shape``, ``weight_shape``, ``bias``, per-axis ``stride``, ``padding``,
@@ -183,6 +191,9 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
     if not 0.0 <= pooled <= 1.0:
         raise RegistryError(f"implementation {name!r}: fixed_geometries must be True, False or a weight between 0 "
                             f"and 1, got {fixed_geometries!r}")
+    if isinstance(fixed_weights, bool) or not isinstance(fixed_weights, int) or fixed_weights < 0:
+        raise RegistryError(f"implementation {name!r}: fixed_weights must be how many weight values per geometry "
+                            f"(an int >= 0), got {fixed_weights!r}")
     if not set(double_t) <= set(grad_t):
         raise RegistryError(f"implementation {name!r}: double_backward needs grad on the same devices")
     accumulation = _dtype_map(name, "accumulation", accumulation or {})
@@ -205,7 +216,8 @@ def register(name: str, *, dims: Sequence[int] = (1, 2, 3), devices: Sequence[st
         _REGISTRY[name] = Implementation(
             name=name, fn=fn, dims=dims_t, devices=devices_t, dtypes=dtypes_t, deterministic=deterministic_t,
             tf32=tf32_t, accumulation=accumulation, products=products, algorithm=algorithms, grad=grad_t,
-            double_backward=double_t, shape_only=shape_only, fixed_geometries=pooled, domain=domain_t,
+            double_backward=double_t, shape_only=shape_only, fixed_geometries=pooled, fixed_weights=fixed_weights,
+            domain=domain_t,
             description=description, source=source, module=module, missing=missing, built_on=hosts,
             special_values=bool(special_values), extra=dict(extra),
             registered_at=time.monotonic_ns())

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import causes
-from .files import DOCUMENTS, REPORT_HTML, REPORT_MD
+from .files import DOCUMENTS, REPORT_HTML, REPORT_JSON, REPORT_MD
 
 
 def _table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,8 +102,14 @@ def markdown(report: dict[str, Any]) -> str:
         if d.get("rule"):
             inherited = f" (inherited from `{d['rule']['inherited_from']}`)" if d["rule"].get("inherited_from") else ""
             lines += [f"Known: `{d['rule']['id']}`{inherited}: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
-        lines += ["```", d["repro"], "```", ""]
+        lines += ["```", d["repro"], f"# or: {record_repro(cause)}", "```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def record_repro(cause: dict[str, Any]) -> str:
+    """The command that reruns a cause's example from report.json: discrepancies are numbered from 1, in
+    report.json's order (a cause's own number, in the reports' table, is another count)."""
+    return f"convt repro --record {REPORT_JSON} --index {cause['example'] + 1}"
 
 
 def _picture_png(picture: dict[str, Any]) -> str | None:
@@ -224,7 +230,7 @@ def _example_section(number: int, cause: dict[str, Any], d: dict[str, Any], e) -
     explanation = (d.get("details") or {}).get("explanation")
     if explanation:
         parts.append(f"<h3>Which products sum into the worst element</h3><pre>{e(explanation)}</pre>")
-    parts.append(f"<h3>Reproduce</h3><pre>{e(d['repro'])}</pre>")
+    parts.append(f"<h3>Reproduce</h3><pre>{e(d['repro'])}\n# or: {e(record_repro(cause))}</pre>")
     parts.append(f"<details><summary>standalone script</summary><pre>{e(d.get('script', ''))}</pre></details>")
     parts.append("</section>")
     return parts

@@ -14,7 +14,7 @@ import torch
 
 from . import gradients, oracles
 from .case import Case
-from .checks import CallFailed, check, declared_deterministic, raised, valid
+from .checks import CallFailed, check, declared_deterministic, error_details, raised, valid
 from .containment import ContainedCall, ContainmentError
 from .evaluation import GradientEvaluation
 
@@ -50,10 +50,10 @@ def differentiate(evaluation: GradientEvaluation, procedure: str = "first") -> d
             return fn.run(procedure, *args)
         return gradients.PROCEDURES[procedure](fn, *args, flags=evaluation.case.impl.extra.get("flags"))
     except ContainmentError as exc:
-        raise CallFailed(oracles.Finding(exc.check, str(exc), facets=exc.finding_facets())) from None
+        raise CallFailed(exc.as_finding()) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem's backward is the finding)
-        raise CallFailed(oracles.Finding("backward-refused",
-                                         f"differentiating a valid problem raised {raised(exc)}")) from None
+        raise CallFailed(oracles.Finding("backward-refused", f"differentiating a valid problem raised {raised(exc)}",
+                                         error_details(exc))) from None
 
 
 def compare(evaluation: GradientEvaluation, got: dict[str, torch.Tensor], check: str, exact: bool,

@@ -12,6 +12,7 @@ gradient and module checks register from their own modules, and :mod:`.all_check
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from . import oracles
 from .case import Case
-from .containment import ContainmentError
+from .containment import ContainmentError, RaisedInWorker
 from .evaluation import Evaluation, ExactEvaluation
 from .problem import Problem, Tensors, magnitude
 from .strategies import invalid_problem_sets, problems, within_domain
@@ -130,6 +131,9 @@ def valid(inside_domain: bool = True, **draws) -> ProblemDraws:
 
     def draw_for(case: Case) -> st.SearchStrategy[list[Problem]]:
         drawn = problems(dims=case.impl.dims, dtype=case.dtype_name, pool=case.impl.fixed_geometries, **draws)
+        if case.impl.fixed_weights:  # the weight from a small pool per geometry, the input new
+            drawn = st.tuples(drawn, st.integers(0, case.impl.fixed_weights - 1)).map(
+                lambda drawn_and_seed: drawn_and_seed[0].replace(weight_seed=drawn_and_seed[1]))
         if case.impl.domain:
             drawn = within_domain(drawn, case.impl.outside_domain, inside=inside_domain)
         return drawn.map(lambda p: [p])
@@ -162,9 +166,10 @@ def calls(evaluation: Evaluation, tensor_sets: list[Tensors]) -> list[torch.Tens
             return fn.each([(tuple(tensors), kwargs) for tensors in tensor_sets])
         return [fn(*tensors, **kwargs) for tensors in tensor_sets]
     except ContainmentError as exc:
-        raise CallFailed(oracles.Finding(exc.check, str(exc), facets=exc.finding_facets())) from None
+        raise CallFailed(exc.as_finding()) from None
     except Exception as exc:  # noqa: BLE001  (any refusal of a valid problem is the finding)
-        raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {raised(exc)}")) from None
+        raise CallFailed(oracles.Finding("valid-refused", f"refused a valid problem: {raised(exc)}",
+                                         error_details(exc))) from None
 
 
 class Attempt(NamedTuple):
@@ -198,15 +203,32 @@ def attempt(evaluation: Evaluation) -> Attempt:
     try:
         return Attempt(True, evaluation.case.impl.fn(*evaluation.given, **evaluation.problem.kwargs()))
     except ContainmentError as exc:
-        return Attempt(False, failure=oracles.Finding(exc.check, str(exc), facets=exc.finding_facets()))
+        return Attempt(False, failure=exc.as_finding())
     except Exception:  # noqa: BLE001  (any exception is a refusal)
         return Attempt(False)
 
 
+_TRACEBACK = "Traceback (most recent call last)"
+
+
 def raised(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line for a finding: its type and the first line of its message."""
+    """An exception as one line for a finding: its type and its meaningful lines. A message of several lines
+    keeps its first and its last (where a framework that wraps a Python traceback in its error, or a
+    multi-line report, puts the reason); a traceback itself is left out. Cut at a word, never mid-word."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    first, last = (lines[0], lines[-1]) if lines else ("", "")
+    if _TRACEBACK in first:
+        first = first.split(_TRACEBACK)[0].rstrip(" :")
+    message = " ... ".join(part for part in dict.fromkeys((first, last)) if part)
+    # a contained implementation's refusal already names the exception raised in its worker
+    name = "" if isinstance(exc, RaisedInWorker) else f"{type(exc).__name__}: "
+    return name + textwrap.shorten(message, limit, placeholder=" [...]")
+
+
+def error_details(exc: BaseException, lines: int = 12) -> dict[str, str]:
+    """An exception's type and the last ``lines`` lines of its message, for a finding's details."""
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:limit] if text else ''}"
+    return {"exception": type(exc).__name__, "message": "\n".join(text[-lines:])}
 
 
 # Vacuous values (a dead channel, outputs that cancel to zero) are replaced by the values of other

@@ -41,7 +41,8 @@ def _from_record(path: str, index: int) -> tuple[str, str, str, str, Problem, li
     report = read_report(path)
     found = report["discrepancies"]
     if not 1 <= index <= len(found):
-        raise UsageProblem(f"{path}: has {len(found)} discrepancies, no number {index}")
+        raise UsageProblem(f"{path}: --index {index} is not one of its discrepancies, which are numbered from 1 to "
+                           f"{len(found)} in the file's order (report.md shows each cause's --index)")
     record = found[index - 1]
     problem = _problem(record["problem"], f"{path} discrepancy {index}")
     ran = record.get("ran_check") or _check_that_calls(record["check"], problem)
@@ -60,7 +61,9 @@ def repro(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="convt repro", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--record", help="a report.json to take the discrepancy from")
-    parser.add_argument("--index", type=int, default=1, help="which discrepancy of --record (from 1)")
+    parser.add_argument("--index", type=int, default=1,
+                        help="which discrepancy of --record, numbered from 1 in report.json's order (report.md and "
+                             "report.html print each cause's own --index)")
     parser.add_argument("--impl")
     parser.add_argument("--device", default="cpu")
     kinds = sorted({kind for check in checks.CHECKS.values() for kind in check.kinds} | set(CALL_FINDINGS))

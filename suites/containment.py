@@ -8,6 +8,7 @@ parent's OpenMP threads are never forked.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -18,6 +19,8 @@ import multiprocessing.forkserver
 import os
 import select
 import signal
+import sys
+import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -27,11 +30,13 @@ import torch
 
 import convt_conformance
 
+from . import oracles
 from .limits import DEFAULT_CALL_TIMEOUT
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 # What the fork server imports once for every worker; contained adapters add their framework (``preload=``)
-_PRELOAD = ["torch", "convt_conformance.impls"]
+_BASE_PRELOAD = ("torch", "convt_conformance.impls")
+_PRELOAD = list(_BASE_PRELOAD)
 # Where convt_conformance is imported from (a checkout's root, or site-packages): the fork server needs it
 _IMPORT_ROOT = Path(convt_conformance.__file__).resolve().parents[1]
 # Once a worker has answered, a call gets ADAPTIVE_MARGIN times the time warm answers predict (the slowest
@@ -80,17 +85,19 @@ class _Arrivals:
 
 
 class ContainmentError(Exception):
-    """The implementation's process died or did not answer; ``check`` names the kind of finding and
-    ``exit`` how the process ended (a signal's name, ``status N``; empty when it did not end)."""
+    """The implementation's process died or did not answer; ``check`` names the kind of finding, ``exit`` how
+    the process ended (a signal's name, ``status N``; empty when it did not end) and ``output`` the last lines
+    the worker printed (a native library often prints why it aborts)."""
 
     check = "crash"
 
-    def __init__(self, message: str, exit: str = "") -> None:
+    def __init__(self, message: str, exit: str = "", output: str = "") -> None:
         super().__init__(message)
-        self.exit = exit
+        self.exit, self.output = exit, output
 
-    def finding_facets(self) -> dict[str, str]:
-        return {"exit": self.exit} if self.exit else {}
+    def as_finding(self) -> oracles.Finding:
+        return oracles.Finding(self.check, str(self), {"worker output": self.output} if self.output else {},
+                               facets={"exit": self.exit} if self.exit else {})
 
 
 class Crashed(ContainmentError):
@@ -101,11 +108,23 @@ class TimedOut(ContainmentError):
     check = "timeout"
 
 
+class WorkerUnavailable(BaseException):
+    """No worker process could be started for an implementation (a preload or a plugin that kills the process on
+    import, a resource limit): the harness's fault, never a finding. A BaseException, so that no check takes it
+    for the implementation's refusal and Hypothesis does not shrink it; the gate skips that implementation's
+    other tests with this one line."""
+
+
+class _ForkServerFailed(Exception):
+    """The fork server could not start a worker (its cause says why)."""
+
+
 class RaisedInWorker(Exception):
     """An ordinary exception raised by the contained implementation (a refusal, not a crash)."""
 
 
-def _serve(connection: Connection, plugin_modules: list[str], name: str, threads: int) -> None:
+def _serve(connection: Connection, plugin_modules: list[str], name: str, threads: int, output: str) -> None:
+    _print_into(output)
     torch.set_num_threads(threads)  # the caller's share of the cores (see --torch-threads)
     from convt_conformance import impls  # preloaded by the fork server
 
@@ -142,6 +161,30 @@ def _serve(connection: Connection, plugin_modules: list[str], name: str, threads
 
             call = functools.partial(PROCEDURES[procedure], fn, flags=impl.extra.get("flags"))
         _send(connection, _answer(call, args, kwargs, packed_args, packed_kwargs))
+
+
+def _print_into(path: str) -> None:
+    """The worker's stdout and stderr (native libraries' included) go to ``path``, line by line, so that its
+    last words survive it."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for stream in (1, 2):
+        os.dup2(descriptor, stream)
+    os.close(descriptor)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+
+
+def last_lines(path: str | None, lines: int = 20, limit: int = 4000) -> str:
+    """The last ``lines`` lines a worker printed (at most ``limit`` characters), or ""."""
+    try:
+        with open(path, "rb") as printed:
+            printed.seek(0, os.SEEK_END)
+            printed.seek(max(printed.tell() - limit, 0))
+            text = printed.read().decode("utf-8", "replace")
+    except (OSError, TypeError):
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def _send(connection: Connection, answer: tuple) -> None:
@@ -298,6 +341,7 @@ class ContainedCall:
         self.slowest_warm = 0.0  # the longest
         self.largest = (1, 0.0)  # (products, seconds) of the largest problem (the longest, on ties)
         self.warm = False  # the current worker has answered a call (its first may import or compile)
+        self.output: str | None = None  # the file its workers print into (see last_lines)
         # what a new worker's first answer took (its imports and initialization included), over every worker
         # this implementation has started: it survives restarts, so a worker restarted after a hang does not
         # get the full limit again for its first call
@@ -321,32 +365,57 @@ class ContainedCall:
         return limit
 
     def _start(self) -> None:
-        _ensure_forkserver()
+        if self.output is None:
+            descriptor, self.output = tempfile.mkstemp(prefix=f"convt-worker-{os.getpid()}-", suffix=".log")
+            os.close(descriptor)
+        why = ""
         for _ in range(START_ATTEMPTS):
-            parent, child = _CONTEXT.Pipe()
-            self.process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name,
-                                                                 torch.get_num_threads()), daemon=True)
-            self.process.start()
-            child.close()
-            self.exits = select.poll()  # the process's sentinel becomes readable when it ends
-            self.exits.register(self.process.sentinel, select.POLLIN)
-            self.connection, self.arrivals, self.warm = parent, _Arrivals(parent), False
-            # "begun", then "ready" once the plugins are loaded; EOFError if it died on the way (a crash)
-            if parent.poll(BOOT_TIMEOUT) and parent.recv() and parent.poll(START_TIMEOUT):
-                parent.recv()
-                return
-            self._stop()
-        raise Crashed(f"{self.name}'s process did not start ({START_ATTEMPTS} attempts: each had {BOOT_TIMEOUT:g} s "
-                      f"to begin and {START_TIMEOUT:g} s more to load its plugins)")
+            try:
+                if self._started():
+                    return
+                why = f"each had {BOOT_TIMEOUT:g} s to begin and {START_TIMEOUT:g} s more to load its plugins"
+            except _ForkServerFailed as exc:
+                why = (f"the fork server, which imports {', '.join(_PRELOAD)}, could not start a process "
+                       f"({type(exc.__cause__).__name__}: {exc.__cause__})")
+            except (EOFError, OSError) as exc:  # it died on the way
+                why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            code = self._stop()
+            if code is not None:
+                why = f"its process {_describe_exit(code)} while starting"
+        modules = ", ".join(self.plugin_modules + _PRELOAD[len(_BASE_PRELOAD):])
+        printed = last_lines(self.output, lines=5, limit=1000).replace("\n", " | ")
+        raise WorkerUnavailable(f"{self.name}: no worker process could be started ({START_ATTEMPTS} attempts; {why}); "
+                                f"modules it imports: {modules or 'none'}"
+                                + (f"; its last output: {printed}" if printed else ""))
+
+    def _started(self) -> bool:
+        """Start one worker; whether it said it was ready in time."""
+        _ensure_forkserver()
+        parent, child = _CONTEXT.Pipe()
+        self.connection, self.arrivals, self.warm = parent, _Arrivals(parent), False
+        process = _CONTEXT.Process(target=_serve, args=(child, self.plugin_modules, self.name,
+                                                        torch.get_num_threads(), self.output), daemon=True)
+        try:
+            process.start()  # (a process that could not start is never kept: it cannot be stopped either)
+        except Exception as exc:  # noqa: BLE001  (a dead fork server answers with EOFError, OSError, ...)
+            raise _ForkServerFailed() from exc
+        self.process = process
+        child.close()
+        self.exits = select.poll()  # the process's sentinel becomes readable when it ends
+        self.exits.register(self.process.sentinel, select.POLLIN)
+        # "begun", then "ready" once the plugins are loaded; EOFError if it died on the way
+        if parent.poll(BOOT_TIMEOUT) and parent.recv() and parent.poll(START_TIMEOUT):
+            parent.recv()
+            return True
+        return False
 
     def _stop(self) -> int | None:
+        code = None
         if self.process is not None:
             if self.process.is_alive():
                 self.process.kill()
             self.process.join(5)
             code = self.process.exitcode
-        else:
-            code = None
         if self.connection is not None:
             self.connection.close()
         self.process, self.connection, self.arrivals = None, None, None
@@ -355,6 +424,10 @@ class ContainedCall:
     def close(self) -> None:
         """Stop the worker process (a session ends; the next call would start a new one)."""
         self._stop()
+        if self.output is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.output)
+            self.output = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.run(None, *args, **kwargs)
@@ -404,7 +477,8 @@ class ContainedCall:
             if not self.arrivals.wait(limit):
                 self._stop()
                 raise TimedOut(f"{self.name} gave no result within {limit:g} s (per-call limit"
-                               f"{'' if limit == self.timeout else ' for this problem'})")
+                               f"{'' if limit == self.timeout else ' for this problem'})",
+                               output=last_lines(self.output))
             reply = self.connection.recv()
             took = time.monotonic() - started
             if self.warm:
@@ -415,7 +489,8 @@ class ContainedCall:
             self.slowest, self.warm = max(self.slowest, took), True
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             code = self._stop()
-            raise Crashed(f"{self.name}'s process {_describe_exit(code)} during the call", _exit_name(code)) from None
+            raise Crashed(f"{self.name}'s process {_describe_exit(code)} during the call", _exit_name(code),
+                          last_lines(self.output)) from None
         return reply
 
     @staticmethod

@@ -85,7 +85,7 @@ def output_size(evaluation: Evaluation) -> oracles.Finding | None:
         try:
             y = _forward(evaluation, requested)
         except ContainmentError as exc:
-            raise CallFailed(oracles.Finding(exc.check, str(exc), facets=exc.finding_facets())) from None
+            raise CallFailed(exc.as_finding()) from None
         except Exception as exc:  # noqa: BLE001  (refusing a valid size is the finding)
             beyond_stride = any(n - low >= s for n, low, s in zip(spatial, shortest, problem.stride))
             return oracles.Finding("output-size-refused" if beyond_stride else "output-size",
@@ -115,7 +115,7 @@ def _out_of_range_refused(evaluation: Evaluation, ranges: list[range]) -> oracle
         try:
             y = _forward(evaluation, requested)
         except ContainmentError as exc:
-            raise CallFailed(oracles.Finding(exc.check, str(exc), facets=exc.finding_facets())) from None
+            raise CallFailed(exc.as_finding()) from None
         except Exception:  # noqa: BLE001  (any exception is a refusal)
             continue
         return oracles.Finding("output-size", f"accepted output_size={requested} (valid per axis "

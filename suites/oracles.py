@@ -245,14 +245,27 @@ def worst_element(y: torch.Tensor, y_ref: torch.Tensor, allowed: torch.Tensor,
                   M: torch.Tensor, K: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
     """The element with the largest error in units of its allowance, with everything about it."""
     error = (y - y_ref).abs()
-    ratio = error / allowed
-    flat = int(torch.argmax(torch.nan_to_num(ratio, nan=math.inf)))
+    ratio = error_ratio(error, allowed)
+    flat = int(torch.argmax(ratio))
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), y.shape))
     ulps = (error[index] / spacing(y_ref.real[index] if y_ref.is_complex() else y_ref[index], dtype)).item()
     return {"index": list(index), "got": _scalar(y[index]), "expected": _scalar(y_ref[index]),
             "error": error[index].item(), "allowance": allowed[index].item(),
             "error/allowance": ratio[index].item(), "ulps": ulps, "M": M[index].item(),
             "K": int(K[index].item())}
+
+
+def _readable(value: torch.Tensor) -> str:
+    """One element as a person reads it: four significant digits (complex: both parts)."""
+    item = value.item()
+    return f"{item:.4g}" if isinstance(item, float) else str(item)
+
+
+def error_ratio(error: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Error in units of its allowance: 0 where the error is 0 (a correct element, even with no allowance, as a
+    structural zero has), infinite where the error is NaN or the allowance 0; never 0/0."""
+    ratio = torch.where(error == 0, torch.zeros((), dtype=error.dtype), error / allowed)
+    return torch.nan_to_num(ratio, nan=math.inf, posinf=math.inf)
 
 
 def _scalar(value: torch.Tensor) -> float | str:
@@ -357,7 +370,7 @@ class DirectModel:
 
     def ratio(self, y64: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Error in units of the allowance, per element (NaN counts as infinitely far)."""
-        return torch.nan_to_num((y64 - target).abs() / self.allowed, nan=math.inf)
+        return error_ratio((y64 - target).abs(), self.allowed)
 
     def weighted(self, probe: torch.Tensor) -> float:
         """An upper bound of ``|<probe, y - y_ref>|`` for any ``y`` within the allowance."""
@@ -439,7 +452,7 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
         ratio_max = float(model.ratio(y64, y_ref).max())
     else:  # the error once, for both tiers (this runs every example)
         error = (y64 - y_ref).abs()
-        ratio_max = float((error / model.allowed).max())  # the maximum propagates NaN
+        ratio_max = float(error_ratio(error, model.allowed).max())
     ratio_max = math.inf if math.isnan(ratio_max) else ratio_max
     # error <= allowance gives a ratio <= 1; past the allowance the rounded ratio is >= 1: only then can
     # there be a finding, whose search measures the error again
@@ -474,7 +487,7 @@ def exceedance(check: str, y: torch.Tensor, target: torch.Tensor, allowed: torch
     if not exceeded.any():
         return None
     worst = worst_element(y64, target, allowed, M, K, dtype)
-    ratio = torch.nan_to_num((y64 - target).abs() / allowed, nan=math.inf)
+    ratio = error_ratio((y64 - target).abs(), allowed)
     picture = error_picture(ratio, tuple(worst["index"]), "error / allowance")
     facets = {**wrong_facets(y64, target, exceeded), "ratio": _finite_or_inf(ratio.max())}
     return Finding(check, f"{int(exceeded.sum())} of {exceeded.numel()} elements exceed the "
@@ -582,8 +595,10 @@ def check_special_values(y: torch.Tensor, y_ref: torch.Tensor, M_finite: torch.T
     if not wrong.any():
         return None
     index = tuple(int(i) for i in wrong.nonzero()[0])
+    shown = "; ".join(f"at {at} got {_readable(y64[tuple(at)])} where it gives {_readable(y_ref[tuple(at)])}"
+                      for at in wrong.nonzero()[:3].tolist())
     return Finding("special-values", f"{int(wrong.sum())} of {wrong.numel()} elements break the "
-                   f"non-finite pattern of the definition", {
+                   f"non-finite pattern of the definition: {shown}", {
                        "first wrong element": list(index), "got": _scalar(y64[index]),
                        "expected": _scalar(y_ref[index])}, facets=wrong_facets(y64, y_ref, wrong))
 

@@ -27,8 +27,10 @@ LAYOUTS = ("contiguous", "channels_last", "noncontig_input", "noncontig_weight",
 EXACT_INTEGER_LIMIT = {"float64": 2.0**53, "float32": 2.0**24, "float16": 2.0**11, "bfloat16": 2.0**8,
                        "complex128": 2.0**53, "complex64": 2.0**24}
 SMALL_INTEGER_RANGE = {"float16": 4, "bfloat16": 2}  # others draw integers in [-8, 8]
-_VALUES_ONLY = {"seed", "value_kind", "layout"}  # fields that change values or memory, never the geometry
+# fields that change values or memory, never the geometry
+_VALUES_ONLY = {"seed", "weight_seed", "value_kind", "layout"}
 GRAD_OUTPUT_SEED, PROBE_SEED = 0x9AD0, 0x9B0E  # mixed into the problem's seed: g and the probes get their own values
+WEIGHT_SEED = 0x3E16  # mixed into a pooled weight's seed (``weight_seed``)
 
 
 class Tensors(NamedTuple):
@@ -54,6 +56,8 @@ class Problem:
     value_kind: str = "real"  # "int", "real" or "special" (see tensors())
     layout: str = "contiguous"
     seed: int = 0
+    # the seed of the weight and bias values when they come from a small pool (``fixed_weights``); else None
+    weight_seed: int | None = None
     # Only invalid problems use these: a mismatched dtype, a wrong bias shape, the rule broken.
     weight_dtype: str | None = None
     bias_dtype: str | None = None
@@ -146,6 +150,8 @@ class Problem:
                  f"s{_axes(self.stride)}", f"p{_axes(self.padding)}", f"op{_axes(self.output_padding)}",
                  f"d{_axes(self.dilation)}", "bias" if self.bias else "nobias", self.dtype, self.value_kind,
                  self.layout, f"seed={self.seed}"]
+        if self.weight_seed is not None:
+            parts.append(f"weight_seed={self.weight_seed}")
         if self.broken_rule:
             parts.append(f"breaks={self.broken_rule!r}")
         return " ".join(parts)
@@ -154,14 +160,19 @@ class Problem:
     def tensors(self) -> Tensors:
         """The problem's values: contiguous CPU tensors in their dtypes (the reference's input)."""
         generator = torch.Generator().manual_seed(self.seed)
+        # pooled weights have a generator of their own: the same weight and bias whatever the input's seed
+        weights = generator if self.weight_seed is None else torch.Generator().manual_seed(
+            self.weight_seed ^ WEIGHT_SEED)
         if self.value_kind == "int":
-            return self._integer_tensors(generator)
+            return self._integer_tensors(generator, weights)
         x = _random(self.input_shape, self.dtype, generator)
-        w = _random(self._weight_value_shape(), self.weight_dtype or self.dtype, generator)
+        w = _random(self._weight_value_shape(), self.weight_dtype or self.dtype, weights)
         b = _random(self.bias_shape or (self.out_channels,), self.bias_dtype or self.dtype,
-                    generator) if self.bias else None
-        if self.value_kind == "special":
+                    weights) if self.bias else None
+        if self.value_kind == "special" and self.weight_seed is None:
             x, w, b = _inject_non_finite((x, w, b), generator)
+        elif self.value_kind == "special":  # each from its own generator: the pooled weight stays one value
+            (x,), (w, b) = _inject_non_finite((x,), generator), _inject_non_finite((w, b), weights)
         return Tensors(x, w.expand(self.weight_shape).contiguous(), b)
 
     def materialize(self, device: str = "cpu", layout: str | None = None, values: Tensors | None = None) -> Tensors:
@@ -214,14 +225,15 @@ class Problem:
             return (1,) + tuple(self.weight_shape[1:])
         return tuple(self.weight_shape)
 
-    def _integer_tensors(self, generator: torch.Generator) -> Tensors:
-        """Small integers, thinned with zeros until every partial sum is exact in the output dtype."""
+    def _integer_tensors(self, generator: torch.Generator, weights: torch.Generator) -> Tensors:
+        """Small integers, thinned with zeros until every partial sum is exact in the output dtype (only the
+        input is thinned: the weight may come from a pool)."""
         span = SMALL_INTEGER_RANGE.get(self.dtype, 8)
         x = _integers(self.input_shape, span, self.dtype, generator)
         # Nonzero taps: a zero tap would hide its input channel (a 1x1 kernel has one tap per channel).
-        w = _integers(self._weight_value_shape(), span, self.dtype, generator, nonzero=True)
+        w = _integers(self._weight_value_shape(), span, self.dtype, weights, nonzero=True)
         w = w.expand(self.weight_shape).contiguous()
-        b = _integers((self.out_channels,), span, self.dtype, generator) if self.bias else None
+        b = _integers((self.out_channels,), span, self.dtype, weights) if self.bias else None
         limit = EXACT_INTEGER_LIMIT[self.dtype]
         # No partial sum can pass (largest term) * (terms per element) + (largest bias), where each value's
         # magnitude is at most the span (|re| + |im| for complex values): when that is below the limit

@@ -63,6 +63,7 @@ class Run:
     hangs: dict[str, HangHunt] = field(default_factory=dict)  # test node id -> the hang it is shrinking
     # in-process implementation name -> its contained twin, for the cases a rule declares to crash
     crash_contained: dict[str, Implementation] = field(default_factory=dict)
+    unstartable: dict[str, str] = field(default_factory=dict)  # implementation -> why no worker could start
     report: dict[str, Any] | None = None  # the merged report, once the session has written it
 
     @property

@@ -103,14 +103,17 @@ def test_the_progress_line_shows_budget_rate_discrepancies_and_regions():
 def test_crashes_and_hangs_become_findings_and_spare_the_rest(tmp_path, gate, capsys):
     out = tmp_path / "out"
     run = gate("--impl-module", CRASHING, "--impl", "segfault-on-groups", "--impl", "hang-on-large-stride",
-               "--impl", "naive", "--dtype", "float32", "--call-timeout", "1", "--report-dir", str(out),
-               "-k", "test_shape")
+               "--impl", "exits-cleanly-on-dilation", "--impl", "naive", "--dtype", "float32", "--call-timeout", "1",
+               "--report-dir", str(out), "-k", "test_shape")
     assert run.returncode == 1
     report = read_report(out / "report.json")
     found = {(d["impl"], d["check"]) for d in report["discrepancies"] if d["status"] == "unexpected"}
     assert ("segfault-on-groups", "crash") in found and ("hang-on-large-stride", "timeout") in found
-    crash = next(d for d in report["discrepancies"] if d["check"] == "crash")
+    crash = next(d for d in report["discrepancies"] if d["impl"] == "segfault-on-groups")
     assert "SIGSEGV" in crash["summary"] and crash["problem"]["groups"] > 1
+    assert "segfault-on-groups: bad offset for group" in crash["details"]["worker output"]  # its last words
+    clean_exit = next(d for d in report["discrepancies"] if d["impl"] == "exits-cleanly-on-dilation")
+    assert clean_exit["check"] == "crash" and "exited with status 0 during the call" in clean_exit["summary"]
     # The record reruns as it was found: contained, so the crash is reported, not suffered.
     number = report["discrepancies"].index(crash) + 1
     assert suites_main(["repro", "--record", str(out / "report.json"), "--index", str(number)]) == 1
@@ -193,7 +196,7 @@ def test_a_worker_that_never_begins_is_replaced_after_the_boot_limit_not_the_sta
     monkeypatch.setattr(containment, "BOOT_TIMEOUT", 0.5)
     call = containment.ContainedCall("naive", [])
     started = time.monotonic()
-    with pytest.raises(containment.Crashed, match=r"did not start \(3 attempts"):
+    with pytest.raises(containment.WorkerUnavailable, match=r"no worker process could be started \(3 attempts"):
         call(torch.ones(1, 1, 2), torch.ones(1, 1, 1))
     assert time.monotonic() - started < containment.START_TIMEOUT / 4
     assert call.process is None  # every stuck child was killed
@@ -403,4 +406,25 @@ def test_a_campaign_that_checks_no_example_fails_with_one_line(tmp_path, gate):
 def test_a_gate_whose_tests_are_all_skipped_fails_with_one_line(tmp_path, gate):
     run = gate("--impl", "torch-meta", "-k", "test_exact", "--report-dir", str(tmp_path / "out"))
     assert run.returncode == 1, run.output[-3000:]
-    assert "no example was checked" in run.output and "(every test was skipped or deselected)" in run.output
+    assert "no example was checked" in run.output and "(every test was skipped, deselected or stopped" in run.output
+
+
+UNSTARTABLE = str(ROOT / "tests" / "planted" / "unstartable.py")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl, why", [
+    ("dies-on-import-in-its-worker", "its last output: unstartable: libexample.so: cannot load here"),
+    ("dies-in-its-preload", "could not start a process"),
+])
+def test_a_worker_that_cannot_start_is_one_line_and_no_finding(impl, why, tmp_path):
+    """A separate process: the fork server (and the preloads it imports) is one per process."""
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "convt_conformance", "gate", "--impl-module", UNSTARTABLE,
+                           "--impl", impl, "--dtype", "float32", "-n", "0", "-k", "test_shape or test_exact",
+                           "--report-dir", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    faults = [line for line in done.stdout.splitlines() if line.startswith("harness fault, not a finding:")]
+    assert len(faults) == 1 and impl in faults[0] and why in faults[0], done.stdout[-3000:]
+    assert "Traceback" not in done.stdout and "skipped" in done.stdout  # its other test: skipped, not failed
+    assert not (out / "report.json").exists() or not read_report(out / "report.json")["discrepancies"]

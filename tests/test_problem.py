@@ -104,3 +104,32 @@ def test_the_fixed_geometry_pool_covers_every_region_a_geometry_can_hold():
     covered = set().union(*(regions_of(template) for template in GEOMETRY_POOL))
     assert set(REGIONS) - NOT_GEOMETRY_REGIONS <= covered, set(REGIONS) - NOT_GEOMETRY_REGIONS - covered
     assert NOT_GEOMETRY_REGIONS <= set(REGIONS)  # no stale names
+
+
+def test_pooled_weights_stay_one_value_while_the_inputs_vary():
+    """fixed_weights: a compiled-weight runtime sees few distinct weights per geometry, and new inputs."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+
+    from convt_conformance import impls
+    from convt_conformance.suites.all_checks import CHECKS
+    from convt_conformance.suites.case import Case
+    from tests.conftest import PLANTED
+
+    impls.load_plugin(str(PLANTED / "compiled_weights.py"))
+    case = Case(impls.get("compiled-weights-runtime"), "cpu", "float32")
+    weights, inputs = {}, set()
+
+    @hypothesis_settings(max_examples=60, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(CHECKS["bound"].draws(case))
+    def draw(problems):
+        (problem,) = problems
+        x, w, b = problem.tensors()
+        key = (problem.replace(seed=0, weight_seed=None, value_kind="real", layout="contiguous"), problem.weight_seed,
+               problem.value_kind)
+        weights.setdefault(key, set()).add(w.numpy().tobytes() + (b.numpy().tobytes() if b is not None else b""))
+        inputs.add(x.numpy().tobytes())
+
+    draw()
+    assert all(len(values) == 1 for values in weights.values())  # one weight per (geometry, pooled seed)
+    assert {seed for _, seed, _ in weights} <= {0, 1} and len(inputs) > len(weights)

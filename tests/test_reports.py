@@ -5,6 +5,7 @@ give one clear line and never stop the rest."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from convt_conformance import impls
 from convt_conformance.cli import main as suites_main
@@ -263,3 +265,55 @@ def test_a_report_with_many_findings_of_one_cause_reads_as_one_cause_with_its_sm
     assert "272 unexpected discrepancies in 3 cause(s), 1 of them severe" in page
     assert page.count("### ") == 3 and page.count("python") == 0 and page.count("```") == 6
     assert html_document(report).count("<section") == 3  # one example (and picture) per cause
+
+
+def test_diff_lists_known_discrepancies_by_rule():
+    """Two runs whose only discrepancies are known: the regression report still lists them, by rule."""
+    known = record(status="known", rule={"id": "r-persists", "reason": "r"})
+    old = {"discrepancies": [known], "summary": {"rules_matched": {"r-persists": 4, "r-gone": 2}, "stale_rules": []}}
+    new = {"discrepancies": [known], "summary": {"rules_matched": {"r-persists": 5, "r-new": 1},
+                                                 "stale_rules": [{"id": "r-gone", "status": "fixed"}]}}
+    changes = diffing.diff(old, new)
+    assert not changes["new"] and not changes["persisting"]
+    assert changes["known"] == {"new": [("r-new", 1)], "gone": [("r-gone", 2)],
+                                "persisting": [("r-persists", 4, 5)], "stale": [("r-gone", "fixed")]}
+    text = diffing.markdown(changes, "a", "b")
+    assert "by rule: 1 newly matched, 1 no longer matched, 1 persisting, 1 newly stale" in text
+    assert "| `r-persists` | 4 | 5 |" in text
+
+
+def test_a_refusal_keeps_the_reason_a_wrapped_traceback_puts_last():
+    from convt_conformance.suites.checks import error_details, raised
+
+    wrapped = RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Traceback (most recent call last):\n"
+                           '  File "op.py", line 3, in run\n    gemm(a, b)\n'
+                           "NotImplementedError: FP16 gemm on cpu not implemented!")
+    line = raised(wrapped)
+    assert line.startswith("RuntimeError: [ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
+    assert line.endswith("NotImplementedError: FP16 gemm on cpu not implemented!") and "File" not in line
+    assert raised(ValueError("word " * 100), limit=40).endswith("[...]")  # cut at a word
+    assert error_details(wrapped)["message"].endswith("not implemented!")
+
+
+def test_the_worst_element_is_a_wrong_one_never_a_correct_structural_zero():
+    """A correct structural zero has error 0 and allowance 0 (0/0): it never ranks above a wrong element."""
+    from convt_conformance.suites.oracles import exceedance
+
+    y_ref = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float32)  # the last: a value where no product lands
+    allowed = torch.tensor([0.0, 1e-7, 0.0], dtype=torch.float64)
+    finding = exceedance("bound", y, y_ref, allowed, y_ref.abs(), torch.tensor([0.0, 1.0, 0.0]), torch.float32)
+    assert finding.details["index"] == [2] and finding.details["error/allowance"] == math.inf
+    assert "1 of 3 elements" in finding.summary and "nan" not in finding.summary
+
+
+def test_report_md_gives_each_cause_the_index_repro_takes(tmp_path, capsys):
+    report = {"summary": {"verdict": "fail", "table": []}, "environment": {},
+              "discrepancies": [record(summary="a", descriptor="p1"), record(impl="other", summary="b",
+                                                                             descriptor="p2")]}
+    text = markdown(report)
+    assert "convt repro --record report.json --index 2" in text and "--index 1" in text
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert suites_main(["repro", "--record", str(path), "--index", "0"]) == 2
+    assert "numbered from 1 to 2" in capsys.readouterr().err

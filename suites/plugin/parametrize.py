@@ -12,7 +12,7 @@ import pytest
 from convt_conformance import impls
 
 from ..case import Case
-from ..containment import ContainedCall, contained
+from ..containment import ContainedCall, WorkerUnavailable, contained
 from ..corpus import Entry, replayable
 from ..limits import CORPUS_COMPILE_BUDGET
 from ..run import Run, run_of
@@ -97,6 +97,34 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     if inner is not None and module is not None:
         inner._hypothesis_internal_add_digest = f"{module}::{item.name}".encode()  # wherever installed
         item.obj._hypothesis_internal_use_settings = run_of(item.config).settings
+
+
+def _case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("case") if callspec is not None and gate_test(item) is not None else None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """An implementation no worker could be started for is not run again: its other tests are skipped."""
+    case = _case_of(item)
+    fault = case and run_of(item.config).unstartable.get(case.impl.name)
+    if fault:
+        pytest.skip(f"{case.impl.name}: no worker process could be started (a harness fault, reported once)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """A worker that cannot be started is the harness's fault, not the implementation's: the test fails with
+    that one line (no record, no finding), and the run says so once."""
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(WorkerUnavailable):
+        run, case = run_of(item.config), _case_of(item)
+        message = str(call.excinfo.value)
+        if case is not None and case.impl.name not in run.unstartable:
+            run.unstartable[case.impl.name] = message
+            run.notices.append(f"harness fault, not a finding: {message}")
+        report.longrepr = f"harness fault, not a finding: {message}"
+    return report
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m have deselected

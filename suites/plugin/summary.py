@@ -50,9 +50,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if config.getoption("convt_profile") == "replay":  # it runs what the database holds, which may be nothing
             run.notices.append("the replay profile found nothing stored to replay")
         else:
-            run.notices.append(EMPTY_VERDICT + (" (the campaign's clock ran out before the first example: give it "
-                                                "more --seconds)" if campaign else
-                                                " (every test was skipped or deselected)"))
+            why = ("the campaign's clock ran out before the first example: give it more --seconds" if campaign
+                   else "every test was skipped, deselected or stopped before its first example")
+            run.notices.append(f"{EMPTY_VERDICT} ({why})")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not (run.tally.examples or found or campaign):
         return

@@ -48,7 +48,10 @@ def reversed_order(input, weight, bias=None, stride=1, padding=0, output_padding
     return finish(full[(slice(None),) * 2 + window], bias, geometry, input.dtype)
 
 
-@register("correct-autograd-of-convolution", dtypes=("float64", "float32", "complex128", "complex64"))
+# Its backward kernel multiplies structural zeros by the weights, so NaN and Inf spread as in zero insertion:
+# correct arithmetic that does not claim IEEE inf/NaN semantics.
+@register("correct-autograd-of-convolution", dtypes=("float64", "float32", "complex128", "complex64"),
+          special_values=False)
 def autograd_of_convolution(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                             dilation=1):
     """The transpose of the forward convolution, by autograd: the vector-Jacobian product of

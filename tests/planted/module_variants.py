@@ -63,5 +63,6 @@ class FullRange:
 
 register_module("bug-module-unbatched-output-size", _classes(AlwaysBatched), dtypes=("float32",))
 register_module("bug-module-output-size-ignores-dilation", _classes(DilationIgnored), dtypes=("float32",))
+# A subclass of nn.ConvTranspose: it inherits PyTorch's validation and kernels, and their known discrepancies.
 register_module("correct-module-full-output-size-range", _classes(FullRange), dtypes=("float64", "float32"),
-                grad=True)
+                grad=True, built_on="torch-module")
