@@ -34,7 +34,8 @@ from tests.planted.catalog import CORRECT, CORRECT_MODULE, CUSTOM_BACKWARD_MODUL
 # What a variant does not claim is declared now (special_values=False, built_on=): nothing is set aside.
 NOT_CLAIMED: set[tuple[str, str]] = set()
 BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last",
-             "torch-module", "torch-meta", "torch-fake", "torch-compile")
+             "torch-module", "torch-meta", "torch-fake", "torch-compile", "torch-compile-epilogue",
+             "torch-compile-freezing")
 # Correct variants of the gradient and module entry points, in their own plugin modules.
 MORE_CORRECT = {CUSTOM_BACKWARD_MODULE: "correct-custom-backward",
                 MODULE_VARIANTS_MODULE: "correct-module-full-output-size-range"}

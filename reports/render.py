@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,19 @@ def _headline(report: dict[str, Any], found: list[dict[str, Any]]) -> str:
     counts = _counts(report)
     unexpected = [c for c in found if c["status"] == "unexpected"]
     severe = sum(1 for c in unexpected if c["severity"] == "severe")
-    return (f"{counts['unexpected']} unexpected discrepancies in {len(unexpected)} cause(s)"
-            f"{f', {severe} of them severe' if severe else ''}; {counts['known']} known (declared in the "
-            f"expectations).")
+    return (f"{plural(counts['unexpected'], 'unexpected discrepancy', 'unexpected discrepancies')} in "
+            f"{plural(len(unexpected), 'cause')}{f', {severe} of them severe' if severe else ''}; "
+            f"{counts['known']} known (declared in the expectations).")
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``count`` and the noun in the number it takes."""
+    return f"{count} {singular if count == 1 else many or singular + 's'}"
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut at a word (never mid-word) to at most ``limit`` characters."""
+    return textwrap.shorten(text, limit, placeholder=" [...]")
 
 
 def _cause_title(cause: dict[str, Any]) -> str:
@@ -47,7 +58,7 @@ def _cause_title(cause: dict[str, Any]) -> str:
 def _cause_row(number: int, cause: dict[str, Any]) -> str:
     rule = f" (`{cause['rule']}`)" if cause["rule"] else ""
     return (f"| {number} | {cause['status']}{rule} | {cause['severity']} | {_cause_title(cause)}: "
-            f"{cause['message'][:120]} | {cause['signature']} | {cause['count']} |")
+            f"{shortened(cause['message'], 160)} | {cause['signature']} | {cause['count']} |")
 
 
 def _environment_line(env: dict[str, Any]) -> str:

@@ -262,7 +262,7 @@ def test_a_report_with_many_findings_of_one_cause_reads_as_one_cause_with_its_sm
     assert set(biggest["dtypes"]) == {"float16", "bfloat16", "float32"}
     assert report["discrepancies"][biggest["example"]]["problem"]["input_shape"] == [1, 1, 4]  # the smallest
     page = markdown(report)
-    assert "272 unexpected discrepancies in 3 cause(s), 1 of them severe" in page
+    assert "272 unexpected discrepancies in 3 causes, 1 of them severe" in page
     assert page.count("### ") == 3 and page.count("python") == 0 and page.count("```") == 6
     assert html_document(report).count("<section") == 3  # one example (and picture) per cause
 

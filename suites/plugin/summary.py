@@ -8,7 +8,7 @@ import pytest
 from convt_conformance.reports import causes, expectations
 from convt_conformance.reports.files import DOCUMENTS, RECORD_GLOB, REPORT_JSON, TALLY_MAIN
 from convt_conformance.reports.records import merge, write_json
-from convt_conformance.reports.render import write_documents
+from convt_conformance.reports.render import shortened, write_documents
 
 from ..all_checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
 from ..run import Run, run_of
@@ -131,7 +131,7 @@ def _write_causes(write, run: Run) -> None:
         else []
     for number, cause in enumerate(found, 1):
         write(f"cause {number} ({cause['severity']}, {cause['count']} found): {cause['impl']} "
-              f"{'/'.join(map(str, cause['dtypes']))} {cause['check']}: {cause['message'][:100]}")
+              f"{'/'.join(map(str, cause['dtypes']))} {cause['check']}: {shortened(cause['message'], 100)}")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
