@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+import torch
+
 from convt_conformance import impls
 from convt_conformance.reports.records import read_report
 
@@ -97,7 +99,7 @@ def repro(argv: list[str]) -> int:
         raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(checks.CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
     try:
-        _, finding = run_on(case, problem, check)
+        evaluation, finding = run_on(case, problem, check)
     except Untrusted as untrusted:
         print(f"not evidence: {untrusted}")
         return 0
@@ -108,7 +110,32 @@ def repro(argv: list[str]) -> int:
         print("not reproduced: the check passes")
         return 0
     print(f"reproduced: {finding.render()}")
+    show_data(evaluation)
     return 1
+
+
+SHOWN_ELEMENTS = 64  # a tensor this small is printed in full by repro
+
+
+def show_data(evaluation) -> None:
+    """The problem's values, for a small problem: the input, weight and bias (with where they are not finite),
+    and the output the definition gives, so nobody rebuilds them by hand."""
+    tensors = dict(zip(("input", "weight", "bias"), evaluation.values))
+    try:
+        tensors["expected output (the definition)"] = evaluation.y_ref
+    except Exception:  # noqa: BLE001  (an invalid problem has no output)
+        pass
+    for name, values in tensors.items():
+        if values is None:
+            continue
+        if values.numel() > SHOWN_ELEMENTS:
+            print(f"{name}: shape {tuple(values.shape)}, {values.numel()} elements (too many to print)")
+            continue
+        print(f"{name}, shape {tuple(values.shape)}:\n{values}")
+        if values.is_floating_point() or values.is_complex():
+            special = (~torch.isfinite(values)).nonzero().tolist()
+            if special:
+                print(f"  not finite at {special}")
 
 
 def fuzz(argv: list[str]) -> int:

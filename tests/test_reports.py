@@ -317,3 +317,14 @@ def test_report_md_gives_each_cause_the_index_repro_takes(tmp_path, capsys):
     path.write_text(json.dumps(report))
     assert suites_main(["repro", "--record", str(path), "--index", "0"]) == 2
     assert "numbered from 1 to 2" in capsys.readouterr().err
+
+
+def test_repro_prints_a_small_problems_data(capsys):
+    problem = ('{"input_shape": [1, 1, 1], "weight_shape": [1, 1, 1], "bias": false, "stride": [1], "padding": [0], '
+               '"output_padding": [1], "dilation": [2], "groups": 1, "dtype": "float64", "value_kind": "special", '
+               '"seed": 0}')
+    assert suites_main(["repro", "--impl", "zero-insertion", "--check", "special-values", "--problem", problem]) == 1
+    printed = capsys.readouterr().out
+    assert "got nan where it gives 0" in printed
+    assert "weight, shape (1, 1, 1):\ntensor([[[-inf]]]" in printed and "not finite at [[0, 0, 0]]" in printed
+    assert "expected output (the definition), shape (1, 1, 2)" in printed
