@@ -45,7 +45,9 @@ def _checked_weight(weight: torch.Tensor) -> None:
 
 
 def _lifted_limit():
-    return torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True)
+    # both the per-frame limit and the limit over every frame: three dtypes, layouts and the corpus recompile often
+    return torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, accumulated_recompile_limit=RECOMPILE_LIMIT,
+                                      fail_on_recompile_limit_hit=True)
 
 
 @register("torch-compile", devices=("cpu",), dtypes=DTYPES, accumulation=CPU_HALF_ACCUMULATION,
@@ -84,9 +86,11 @@ def compiled_frozen(input, weight, bias=None, stride=1, padding=0, output_paddin
     module = build(MODULE_CLASSES, tuple(weight.shape), bias is not None, stride, padding, output_padding, groups,
                    dilation, dtype=weight.dtype).to_empty(device="cpu").eval()
     with torch.no_grad():
-        module.weight.copy_(weight)  # the parameters are folded into the program: one compilation per weight
+        # the given tensors become the parameters as they are (copying would broadcast a bias of the wrong length);
+        # they are folded into the program: one compilation per weight
+        module.weight = torch.nn.Parameter(weight.detach(), requires_grad=False)
         if bias is not None:
-            module.bias.copy_(bias)
+            module.bias = torch.nn.Parameter(bias.detach(), requires_grad=False)
         with _lifted_limit(), torch._inductor.config.patch(freezing=True):
             torch._dynamo.reset()  # a frozen program of earlier weights must not be reused
             return torch.compile(module, backend="inductor", fullgraph=True, dynamic=False)(input)
