@@ -59,6 +59,12 @@ def compiled(input, weight, bias=None, stride=1, padding=0, output_padding=0, gr
         return _program("plain", functional)(input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
+def _checked_bias(weight: torch.Tensor, bias: torch.Tensor | None, groups: int) -> None:
+    """The epilogue adds the bias itself, by broadcasting: a bias of the wrong length must be refused first."""
+    if bias is not None and tuple(bias.shape) != (weight.shape[1] * groups,):
+        raise ValueError(f"bias of shape {tuple(bias.shape)}, expected ({weight.shape[1] * groups},)")
+
+
 def _with_epilogue(input, weight, bias, stride, padding, output_padding, groups, dilation):
     y = functional(input, weight, None, stride, padding, output_padding, groups, dilation)
     if bias is not None:
@@ -71,6 +77,7 @@ def _with_epilogue(input, weight, bias, stride, padding, output_padding, groups,
           description="torch.compile of the call with its bias and an activation fused after it (Inductor)")
 def compiled_with_epilogue(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     _checked_weight(weight)
+    _checked_bias(weight, bias, groups if isinstance(groups, int) else 1)
     with _lifted_limit():
         return _program("epilogue", _with_epilogue)(input, weight, bias, stride, padding, output_padding, groups,
                                                     dilation)
