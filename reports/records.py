@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import causes
 from .files import PROGRESS_GLOB, RECORD_GLOB, REPORT_JSON, TALLY_GLOB, records_file
 
 REQUIRED_KEYS = ("impl", "device", "dtype", "check", "problem", "repro")
@@ -89,6 +90,13 @@ def read_report(path: str | Path) -> dict[str, Any]:
         if missing:
             raise ReportError(f"{path}: discrepancy {number} lacks {', '.join(missing)}")
     data.setdefault("summary", {})
+    if "causes" not in data:  # written before reports carried their causes
+        data["causes"] = causes.group(data["discrepancies"])
+    count = len(data["discrepancies"])
+    if not isinstance(data["causes"], list) or any(
+            not isinstance(c, dict) or not isinstance(c.get("example"), int) or not 0 <= c["example"] < count
+            for c in data["causes"]):
+        raise ReportError(f"{path}: its 'causes' do not point at its discrepancies")
     return data
 
 
@@ -182,9 +190,14 @@ def merge(directory: str | Path, extra_summary: dict[str, Any] | None = None) ->
     merged_summary = tally.summary()
     merged_summary.update(extra_summary or {})
     merged_summary["verdict"] = _verdict(records)
-    report = {"discrepancies": _deduplicated(records), "summary": merged_summary}
+    report = with_causes(_deduplicated(records), merged_summary)
     write_json(directory / REPORT_JSON, report)
     return report, problems
+
+
+def with_causes(discrepancies: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
+    """A report: its discrepancies, the causes they group into (what every document renders), the summary."""
+    return {"discrepancies": discrepancies, "causes": causes.group(discrepancies), "summary": summary}
 
 
 def _verdict(records: Iterable[dict[str, Any]]) -> str:
@@ -220,6 +233,6 @@ def merge_reports(paths: list[str | Path], directory: str | Path) -> dict[str, A
     merged_summary = tally.summary()
     merged_summary.update(environment=environments[0] if environments else None, sources=[str(p) for p in paths],
                           verdict=_verdict(discrepancies))
-    report = {"discrepancies": _deduplicated(discrepancies), "summary": merged_summary}
+    report = with_causes(_deduplicated(discrepancies), merged_summary)
     write_json(Path(directory) / REPORT_JSON, report)
     return report

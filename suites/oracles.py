@@ -293,11 +293,11 @@ def check_shape(y: torch.Tensor, expected_shape: tuple[int, ...], dtype: torch.d
     """Output shape from the formula, the input's dtype, and the input's device."""
     problems = []
     if tuple(y.shape) != tuple(expected_shape):
-        problems.append(f"shape {tuple(y.shape)} != {tuple(expected_shape)}")
+        problems.append(f"shape {tuple(y.shape)} where the formula gives {tuple(expected_shape)}")
     if y.dtype != dtype:
-        problems.append(f"dtype {y.dtype} != {dtype}")
+        problems.append(f"dtype {y.dtype} where the input's is {dtype}")
     if y.device.type != torch.device(device).type:
-        problems.append(f"device {y.device} != {device}")
+        problems.append(f"device {y.device} where the input's is {device}")
     if problems:
         return Finding("shape", "; ".join(problems), {"expected shape": list(expected_shape)})
     return None

@@ -21,6 +21,7 @@ from .checks import CALL_FINDINGS, CHECKS, Untrusted, prepared_ahead, run_on
 from .containment import ContainedCall
 from .corpus import save_to_corpus
 from .evaluation import Evaluation
+from .evidence import value_evidence
 from .problem import Problem
 from .reproduce import repro_command, standalone_script
 from .run import HangHunt, Run
@@ -28,20 +29,25 @@ from .strategies import regions_of
 
 
 class Discrepancy(AssertionError):
-    """An implementation departs from the contract; the message says where and how."""
+    """An implementation departs from the contract; the message says where and how, ``brief`` in the few
+    lines a console shows (the finding, its problem, its reproduce command; the rest is in the report)."""
+
+    def __init__(self, message: str, brief: str | None = None) -> None:
+        super().__init__(message)
+        self.brief = brief or message
 
 
 _KINDS: dict[str, type[Discrepancy]] = {}
 
 
-def discrepancy(kind: str, message: str) -> Discrepancy:
+def discrepancy(kind: str, message: str, brief: str | None = None) -> Discrepancy:
     """A failure of its own type per kind of finding: Hypothesis tells failures apart by type and origin,
     so each kind one test meets (a refusal, a wrong value, a crash) is shrunk and reported on its own
     instead of the search hopping from one kind to another while it shrinks."""
     if kind not in _KINDS:
         name = "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", kind) if part) + "Discrepancy"
         _KINDS[kind] = type(name, (Discrepancy,), {"__module__": __name__, "kind": kind})
-    return _KINDS[kind](message)
+    return _KINDS[kind](message, brief)
 
 
 def _in_hypothesis() -> bool:
@@ -209,8 +215,9 @@ def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracle
     if _in_hypothesis():
         note(f"problem: {problem.describe()}")
     _record(run, case, problem, check, finding, status="unexpected")
-    raise discrepancy(finding.check, f"{case.id}: {finding.render()}\n  problem: {problem.describe()}\n"
-                      f"  reproduce: {repro_command(case, problem, check, run.plugin_modules)}")
+    where = f"  problem: {problem.describe()}\n  reproduce: {repro_command(case, problem, check, run.plugin_modules)}"
+    raise discrepancy(finding.check, f"{case.id}: {finding.render()}\n{where}",
+                      f"{case.id}: {finding.check}: {finding.summary}\n{where}")
 
 
 def current_test() -> str:
@@ -249,6 +256,8 @@ def _record(run: Run, case: Case, problem: Problem, check: str, finding: oracles
         "plugin_modules": list(run.plugin_modules),
         "environment": run.environment,
     }
+    if status == "unexpected":  # what the defect is, for grouping findings into causes (reports.causes)
+        record["evidence"] = value_evidence(case, problem, finding.check, check)
     if rule is not None:
         record["rule"] = {"id": rule.id, "reason": rule.reason, "link": rule.link}
         if case.impl.name in rule.inherited:
