@@ -27,16 +27,17 @@ def _counts(report: dict[str, Any]) -> dict[str, int]:
 
 
 def _causes(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return causes.group(report["discrepancies"])
+    return report.get("causes") or causes.group(report["discrepancies"])
 
 
 def _headline(report: dict[str, Any], found: list[dict[str, Any]]) -> str:
     counts = _counts(report)
     unexpected = [c for c in found if c["status"] == "unexpected"]
     severe = sum(1 for c in unexpected if c["severity"] == "severe")
+    known = [c for c in found if c["status"] != "unexpected"]
     return (f"{plural(counts['unexpected'], 'unexpected discrepancy', 'unexpected discrepancies')} in "
             f"{plural(len(unexpected), 'cause')}{f', {severe} of them severe' if severe else ''}; "
-            f"{counts['known']} known (declared in the expectations).")
+            + (f"{counts['known']} known, by {plural(len(known), 'declared rule')}." if known else "none known."))
 
 
 def plural(count: int, singular: str, many: str | None = None) -> str:
@@ -49,16 +50,27 @@ def shortened(text: str, limit: int) -> str:
     return textwrap.shorten(text, limit, placeholder=" [...]")
 
 
-def _cause_title(cause: dict[str, Any]) -> str:
-    dtypes = ", ".join(str(d) for d in cause["dtypes"])
-    ran = "" if cause["check"] == cause["ran_check"] else f" in {cause['ran_check']}"
-    return f"{cause['impl']} on {cause['device']} ({dtypes}): {cause['check']}{ran}"
+def number(value: Any) -> str:
+    """A value as a person reads it: floats to 6 significant digits, lists of them alike."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(number(v) for v in value) + "]"
+    return str(value)
 
 
-def _cause_row(number: int, cause: dict[str, Any]) -> str:
-    rule = f" (`{cause['rule']}`)" if cause["rule"] else ""
-    return (f"| {number} | {cause['status']}{rule} | {cause['severity']} | {_cause_title(cause)}: "
-            f"{shortened(cause['message'], 160)} | {cause['signature']} | {cause['count']} |")
+def met_in(cause: dict[str, Any]) -> str:
+    """Where a cause was met: its checks, dtypes, dims and layouts, each listed once."""
+    dims = ", ".join(f"{d}d" for d in cause.get("dims", []))
+    parts = [", ".join(cause.get("checks", [])), ", ".join(map(str, cause.get("dtypes", []))), dims,
+             ", ".join(cause.get("layouts", []))]
+    return "; ".join(part for part in parts if part)
+
+
+def _cause_row(number_: int, cause: dict[str, Any]) -> str:
+    title = shortened(cause["title"], 200).replace("|", "\\|")
+    return (f"| {number_} | {cause['severity']} | `{cause['impl']}` | {title} | `{cause['problem']}` | "
+            f"{met_in(cause)} | {cause['count']} |")
 
 
 def _environment_line(env: dict[str, Any]) -> str:
@@ -70,50 +82,50 @@ def _environment_line(env: dict[str, Any]) -> str:
             f"Python {env.get('python')}{f'; implementations: {versions}' if versions else ''}")
 
 
+CAUSE_HEADER = ["| # | severity | implementation | cause, on its smallest example | smallest problem | met in "
+                "| found |", "|---:|---|---|---|---|---|---:|"]
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The verdict, the causes (one row per cause, with its count), the domain table, and one example per
-    cause with its reproduce command; the (implementation, check) table lists only what did not pass."""
+    """Fit for a pull-request comment: the verdict, one row per unexpected cause (its title from its smallest
+    example, where it was met, its count), one reproduce line per cause, the known causes folded away, then
+    the run and its environment. Details and pictures are in report.html and report.json."""
     summary = report.get("summary", {})
     found = _causes(report)
+    unexpected = [c for c in found if c["status"] == "unexpected"]
+    known = [c for c in found if c["status"] != "unexpected"]
     verdict = "FAIL" if _counts(report)["unexpected"] else "PASS"
     lines = [f"# convt-conformance: {verdict}", "", _headline(report, found), ""]
-    env = summary.get("environment") or {}
-    if env:
-        lines += [f"{_environment_line(env)}; profile `{summary.get('profile')}`.", ""]
-    rows = _table_rows(report)
-    if rows:
-        lines += [f"{len(rows)} (implementation, check) pairs ran, {sum(r['examples'] for r in rows)} examples; "
-                  f"{sum(1 for r in rows if r['verdict'] == 'pass')} passed."]
-        shown = [r for r in rows if r["verdict"] != "pass"]
-        if shown:
-            lines += ["", "| implementation | check | examples | passed | failed | known |",
-                      "|---|---|---:|---:|---:|---:|"]
-            lines += [f"| {r['impl']} | {r['check']} | {r['examples']} | {r['passed']} | {r['failed']} | "
-                      f"{r['known']} |" for r in shown]
-        lines.append("")
-    domain = summary.get("domain") or []
-    if domain:
-        lines += ["Declared domains, narrower than PyTorch's (valid problems outside each requirement):", "",
-                  "| implementation | needs | refused | accepted |", "|---|---|---:|---:|"]
-        lines += [f"| {r['impl']} | {r['requirement']} | {r['refused']} | {r['accepted']} |" for r in domain]
-        lines.append("")
+    if unexpected:
+        lines += CAUSE_HEADER + [_cause_row(n, cause) for n, cause in enumerate(unexpected, 1)]
+        lines += ["", "```sh"]
+        for n, cause in enumerate(unexpected, 1):
+            lines += [f"# {n}. {cause['impl']}: {cause['defect']} (or: {record_repro(cause)})",
+                      report["discrepancies"][cause["example"]]["repro"]]
+        lines += ["```", ""]
+    if known:
+        lines += ["<details><summary>" + plural(len(known), "known discrepancy", "known discrepancies") +
+                  ", declared in the expectations</summary>", ""]
+        lines += [f"- `{c['rule']}` on `{c['impl']}` ({c['count']} found, {met_in(c)})" for c in known]
+        lines += ["", "</details>", ""]
     for stale in summary.get("stale_rules", []):
         status = stale.get("status", "fixed")
         lines.append(f"- expectation `{stale['id']}` matched nothing in this run: "
                      f"{'stale (fixed?)' if status == 'fixed' else status}")
-    if found:
-        lines += ["", "## Causes", "", "| # | status | severity | cause | problems | found |",
-                  "|---:|---|---|---|---|---:|"]
-        lines += [_cause_row(number, cause) for number, cause in enumerate(found, 1)]
-    for number, cause in enumerate(found, 1):
-        d = report["discrepancies"][cause["example"]]
-        lines += ["", f"### {number}. {cause['status']}, {cause['severity']}: `{cause['impl']}` on {d['device']} "
-                  f"{d['dtype']}: {d['check']} ({cause['count']} found)", "",
-                  f"{d.get('summary', '')}", "", f"Problem: `{d.get('descriptor', '')}`", ""]
-        if d.get("rule"):
-            inherited = f" (inherited from `{d['rule']['inherited_from']}`)" if d["rule"].get("inherited_from") else ""
-            lines += [f"Known: `{d['rule']['id']}`{inherited}: {d['rule']['reason']} {d['rule'].get('link', '')}", ""]
-        lines += ["```", d["repro"], f"# or: {record_repro(cause)}", "```", ""]
+    domain = summary.get("domain") or []
+    if domain:
+        lines += ["", "Declared domains, narrower than PyTorch's (valid problems outside each requirement): " +
+                  "; ".join(f"`{r['impl']}` needs {r['requirement']}: {r['refused']} refused, {r['accepted']} "
+                            f"accepted" for r in domain), ""]
+    rows = _table_rows(report)
+    if rows:
+        examples = sum(r["examples"] for r in rows)
+        passed = sum(1 for r in rows if r["verdict"] == "pass")
+        lines.append(f"{plural(len(rows), '(implementation, check) pair')} ran {plural(examples, 'example')}; "
+                     f"{passed} passed. Every cause's details, pictures and standalone script: report.html.")
+    env = summary.get("environment") or {}
+    if env:
+        lines += ["", f"{_environment_line(env)}; profile `{summary.get('profile') or env.get('profile')}`."]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -166,10 +178,13 @@ pre{background:#f5f5f5;padding:.5rem;overflow-x:auto;white-space:pre-wrap}
 section{border-top:2px solid #ddd;margin-top:2rem}"""
 
 
+PICTURE_MIN_ELEMENTS = 16  # a smaller slice reads better as a table of its numbers than as a heatmap
+
+
 def html_document(report: dict[str, Any]) -> str:
-    """One self-contained HTML file: the verdict, the causes, the tables, then per cause one example with
-    its details, picture, explanation and reproduce command (pictures only for a cause's example, so a run
-    with hundreds of findings stays a readable page). Everything from the run is escaped."""
+    """One self-contained HTML file: the verdict, the cause table, then per cause its smallest example with
+    its details, picture (a table of numbers for a tiny slice), explanation and reproduce command, then the
+    run's tables and its environment. Everything from the run is escaped."""
     e = lambda value: html.escape(str(value), quote=True)  # noqa: E731
     summary = report.get("summary", {})
     found = _causes(report)
@@ -179,19 +194,30 @@ def html_document(report: dict[str, Any]) -> str:
              f"<h1>convt-conformance: <span class='{verdict}'>{verdict.upper()}</span></h1>",
              f"<p>{e(_headline(report, found))}</p>"]
     if found:
-        parts.append("<table><tr><th>#</th><th>status</th><th>severity</th><th>cause</th><th>problems</th>"
+        parts.append("<table id='causes'><tr><th>#</th><th>status</th><th>severity</th><th>implementation</th>"
+                     "<th>cause, on its smallest example</th><th>smallest problem</th><th>met in</th>"
                      "<th>found</th></tr>")
-        for number, cause in enumerate(found, 1):
+        for n, cause in enumerate(found, 1):
             status = "fail" if cause["status"] == "unexpected" else "known"
-            parts.append(f"<tr><td><a href='#cause-{number}'>{number}</a></td><td class='{status}'>{e(cause['status'])}"
-                         f"</td><td>{e(cause['severity'])}</td><td>{e(_cause_title(cause))}: {e(cause['message'])}</td>"
-                         f"<td>{e(cause['signature'])}</td><td class='n'>{cause['count']}</td></tr>")
+            parts.append(f"<tr class='cause'><td><a href='#cause-{n}'>{n}</a></td><td class='{status}'>"
+                         f"{e(cause['status'])}</td><td>{e(cause['severity'])}</td><td>{e(cause['impl'])}</td>"
+                         f"<td>{e(cause['title'])}</td><td><code>{e(cause['problem'])}</code></td>"
+                         f"<td>{e(met_in(cause))}</td><td class='n'>{cause['count']}</td></tr>")
         parts.append("</table>")
+    for n, cause in enumerate(found, 1):
+        parts += _example_section(n, cause, report["discrepancies"][cause["example"]], e)
+    parts += _run_tables(summary, _table_rows(report), e)
     env = summary.get("environment") or {}
     if env:
-        parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in env.items())
-                     + "</table>")
-    rows = _table_rows(report)
+        parts.append("<h2>Environment</h2><table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>"
+                                                            for k, v in env.items()) + "</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _run_tables(summary: dict[str, Any], rows: list[dict[str, Any]], e) -> list[str]:
+    """Every (implementation, check) pair, folded, and the declared domains."""
+    parts = []
     if rows:
         parts.append("<details><summary>every (implementation, check) pair</summary><table><tr><th>implementation"
                      "</th><th>check</th><th>examples</th><th>passed</th><th>failed</th><th>known</th>"
@@ -208,36 +234,30 @@ def html_document(report: dict[str, Any]) -> str:
         parts += [f"<tr><td>{e(r['impl'])}</td><td>{e(r['requirement'])}</td><td class='n'>{e(r['refused'])}</td>"
                   f"<td class='n'>{e(r['accepted'])}</td></tr>" for r in domain]
         parts.append("</table>")
-    for number, cause in enumerate(found, 1):
-        parts += _example_section(number, cause, report["discrepancies"][cause["example"]], e)
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
-def _example_section(number: int, cause: dict[str, Any], d: dict[str, Any], e) -> list[str]:
-    """A cause's example: its message, problem, details, picture, explanation and reproduce command."""
-    status = d.get("status", "unexpected")
-    style = "fail" if status == "unexpected" else "known"
-    parts = [f"<section id='cause-{number}'><h2>{number}. <span class='{style}'>{e(status)}</span> "
-             f"{e(cause['severity'])}: {e(d['impl'])} on {e(d['device'])} {e(d['dtype'])}: "
-             f"{e(d['check'])} ({cause['count']} found)</h2>",
-             f"<p>{e(d.get('summary', ''))}</p><p>Problem: <code>{e(d.get('descriptor', ''))}</code></p>"]
+def _example_section(n: int, cause: dict[str, Any], d: dict[str, Any], e) -> list[str]:
+    """A cause's smallest example: its message, problem, details, picture, explanation and reproduce command."""
+    style = "fail" if cause["status"] == "unexpected" else "known"
+    parts = [f"<section id='cause-{n}'><h2>{n}. <span class='{style}'>{e(cause['status'])}</span> "
+             f"{e(cause['severity'])}: {e(cause['impl'])} on {e(cause['device'])}: {e(cause['defect'])}</h2>",
+             f"<p>Found {plural(cause['count'], 'time')}, in {e(met_in(cause))}. Smallest example "
+             f"({e(d['dtype'])}, {e(d.get('ran_check') or d['check'])} check): {e(d.get('summary', ''))}</p>",
+             f"<p>Problem: <code>{e(d.get('descriptor', ''))}</code></p>"]
     if d.get("rule"):
         inherited = f" (inherited from {e(d['rule']['inherited_from'])})" if d["rule"].get("inherited_from") else ""
         parts.append(f"<p>Known discrepancy <code>{e(d['rule']['id'])}</code>{inherited}: {e(d['rule']['reason'])} "
                      f"{e(d['rule'].get('link', ''))}</p>")
-    details = {k: v for k, v in (d.get("details") or {}).items() if k != "explanation"}
+    details = {k: v for k, v in (d.get("details") or {}).items() if k not in ("explanation", "worker output")}
     if details:
-        parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in details.items())
-                     + "</table>")
+        parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(number(v))}</td></tr>"
+                                         for k, v in details.items()) + "</table>")
+    output = (d.get("details") or {}).get("worker output")
+    if output:
+        parts.append(f"<h3>What the worker printed last</h3><pre>{e(output)}</pre>")
     if d.get("picture"):
-        try:
-            png = _picture_png(d["picture"])
-        except Exception as exc:  # noqa: BLE001  (a picture must never cost the report)
-            png = None
-            parts.append(f"<p>(no picture: {e(type(exc).__name__)}: {e(exc)})</p>")
-        if png:
-            parts.append(f"<img alt='error over the output slice' src='data:image/png;base64,{png}'>")
+        parts += _picture_or_numbers(d["picture"], e)
     explanation = (d.get("details") or {}).get("explanation")
     if explanation:
         parts.append(f"<h3>Which products sum into the worst element</h3><pre>{e(explanation)}</pre>")
@@ -245,6 +265,24 @@ def _example_section(number: int, cause: dict[str, Any], d: dict[str, Any], e) -
     parts.append(f"<details><summary>standalone script</summary><pre>{e(d.get('script', ''))}</pre></details>")
     parts.append("</section>")
     return parts
+
+
+def _picture_or_numbers(picture: dict[str, Any], e) -> list[str]:
+    """Where the error sits: a heatmap, or for a slice too small to show anything, its numbers."""
+    values = picture.get("values") or []
+    if sum(len(row) for row in values) < PICTURE_MIN_ELEMENTS:
+        row_at, col_at = picture.get("marked", [-1, -1])
+        cells = lambda r, row: "".join(  # noqa: E731
+            f"<td class='n'>{'<b>' if (r, c) == (row_at, col_at) else ''}{e(number(v))}"
+            f"{'</b>' if (r, c) == (row_at, col_at) else ''}</td>" for c, v in enumerate(row))
+        return [f"<p>{e(picture.get('title', ''))} over the output (worst in bold):</p>",
+                "<table class='numbers'>" + "".join(f"<tr>{cells(r, row)}</tr>" for r, row in enumerate(values))
+                + "</table>"]
+    try:
+        png = _picture_png(picture)
+    except Exception as exc:  # noqa: BLE001  (a picture must never cost the report)
+        return [f"<p>(no picture: {e(type(exc).__name__)}: {e(exc)})</p>"]
+    return [f"<img alt='error over the output slice' src='data:image/png;base64,{png}'>"] if png else []
 
 
 RENDERERS = {REPORT_MD: markdown, REPORT_HTML: html_document}

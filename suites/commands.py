@@ -99,19 +99,39 @@ def repro(argv: list[str]) -> int:
         raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(checks.CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
     try:
-        evaluation, finding = run_on(case, problem, check)
-    except Untrusted as untrusted:
-        print(f"not evidence: {untrusted}")
-        return 0
+        try:
+            evaluation, finding = run_on(case, problem, check)
+        except Untrusted as untrusted:
+            print(f"not evidence: {untrusted}")
+            return 0
+        if finding is None:
+            print("not reproduced: the check passes")
+            return 0
+        print(f"reproduced: {finding.render()}")
+        show_data(evaluation)
+        show_worst(evaluation, finding)
+        return 1
     finally:
         if isinstance(case.impl.fn, ContainedCall):
             case.impl.fn.close()
-    if finding is None:
-        print("not reproduced: the check passes")
-        return 0
-    print(f"reproduced: {finding.render()}")
-    show_data(evaluation)
-    return 1
+
+
+def show_worst(evaluation, finding, reach: int = 2) -> None:
+    """Expected and actual values along the last axis around the worst element (``reach`` either side)."""
+    index = finding.details.get("index", finding.details.get("first wrong element"))
+    if not isinstance(index, list) or not index:
+        return
+    try:
+        got, expected = checks.call(evaluation).detach().cpu().to(torch.float64), evaluation.y_ref
+    except Exception:  # noqa: BLE001  (a crash or a refusal has no values to show)
+        return
+    if got.shape != expected.shape or len(index) != got.dim():
+        return
+    lead, at = tuple(index[:-1]), index[-1]
+    low, high = max(at - reach, 0), min(at + reach + 1, got.shape[-1])
+    print(f"around the worst element, output[{', '.join(map(str, lead + (f'{low}:{high}',)))}]:")
+    for name, values in (("expected", expected), ("got", got)):
+        print(f"  {name:8} " + "  ".join(f"{v:.6g}" for v in values[lead][low:high].tolist()))
 
 
 SHOWN_ELEMENTS = 64  # a tensor this small is printed in full by repro

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from convt_conformance.reports import causes, expectations
+from convt_conformance.reports import expectations
 from convt_conformance.reports.files import DOCUMENTS, RECORD_GLOB, REPORT_JSON, TALLY_MAIN
 from convt_conformance.reports.records import merge, write_json
-from convt_conformance.reports.render import shortened, write_documents
+from convt_conformance.reports.render import met_in, shortened, write_documents
 
 from ..all_checks import CALL_FINDINGS, CHECKS, VALUE_CHECKS
 from ..run import Run, run_of
@@ -127,11 +127,11 @@ def _write_rules(write, run: Run) -> None:
 
 def _write_causes(write, run: Run) -> None:
     """The unexpected discrepancies as causes, severe first (the report lists one example of each)."""
-    found = [c for c in causes.group(run.report["discrepancies"]) if c["status"] == "unexpected"] if run.report \
-        else []
+    found = [c for c in run.report.get("causes", []) if c["status"] == "unexpected"] if run.report else []
     for number, cause in enumerate(found, 1):
-        write(f"cause {number} ({cause['severity']}, {cause['count']} found): {cause['impl']} "
-              f"{'/'.join(map(str, cause['dtypes']))} {cause['check']}: {shortened(cause['message'], 100)}")
+        write(f"cause {number} ({cause['severity']}, {cause['count']} found): {cause['impl']}: "
+              f"{shortened(cause['title'], 160)}")
+        write(f"    met in {met_in(cause)}; smallest: {cause['problem']}")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
