@@ -25,8 +25,9 @@ def test_replay(case: Case, corpus_entry: Entry, conformance_run: Run) -> None:
         try:
             conclude(conformance_run, case, evaluation.problem, check, finding)
         except Discrepancy as discrepancy:
-            failures.append(str(discrepancy))
+            failures.append(discrepancy)
     if failures:
-        raise Discrepancy(f"corpus entry {corpus_entry.id} ({corpus_entry.source}):\n" + "\n".join(failures))
+        entry = f"corpus entry {corpus_entry.id} ({corpus_entry.source}):\n"
+        raise Discrepancy(entry + "\n".join(map(str, failures)), entry + "\n".join(f.brief for f in failures))
     if not ran:
         pytest.skip(f"no check of {corpus_entry.id} applies to {case.id}")

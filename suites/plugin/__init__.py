@@ -9,6 +9,7 @@ suites' folder): then it registers its parts, one module per concern:
 - ``parametrize``: implementation x device x dtype cases, corpus entries, the gate's Hypothesis
   settings (``profiles``), test order and shards;
 - ``campaigns``: time-budgeted fuzz campaigns (slices, the shared deadline, Ctrl-C);
+- ``failures``: a failing test's discrepancies in a few lines each;
 - ``summary``: the report and the terminal summary at the end of the session.
 
 A user's other tests in the same session see no Hypothesis profile, torch thread count or other global
@@ -28,7 +29,7 @@ from .options import SessionStart, add_options
 
 SUITES = Path(__file__).resolve().parents[1]
 SUITES_MODULE = __package__.rpartition(".")[0]  # convt_conformance.suites
-PARTS = ("setup", "parametrize", "campaigns", "summary")
+PARTS = ("setup", "parametrize", "campaigns", "failures", "summary")
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
