@@ -13,7 +13,10 @@ def _output(input, weight, geometry: spec.Geometry, channels: int, size: tuple[i
     return torch.empty(lead + size, dtype=input.dtype, device=input.device)
 
 
-@register("bug-meta-swapped-weight-dims", devices=("meta",), dtypes=("float32", "float16"), shape_only=True)
+# Shape functions modelled on PyTorch's meta kernel, its known discrepancies (contiguous results where eager
+# gives channels_last) included: built on it, they inherit its rules, and only the planted bug is new.
+@register("bug-meta-swapped-weight-dims", devices=("meta",), dtypes=("float32", "float16"), shape_only=True,
+          built_on="torch-meta")
 def swapped_weight_dims(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """#172711: a meta kernel that reads the output channels from the weight's first dimension (as for
     an ordinary convolution) instead of ``weight.shape[1] * groups``."""
@@ -21,7 +24,8 @@ def swapped_weight_dims(input, weight, bias=None, stride=1, padding=0, output_pa
     return _output(input, weight, geometry, weight.shape[0], geometry.output_size)
 
 
-@register("bug-meta-drops-output-padding", devices=("meta",), dtypes=("float32", "float16"), shape_only=True)
+@register("bug-meta-drops-output-padding", devices=("meta",), dtypes=("float32", "float16"), shape_only=True,
+          built_on="torch-meta")
 def drops_output_padding(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """#98129: a shape function that leaves output_padding out of the output length."""
     geometry = spec.validate(input, weight, bias, stride, padding, output_padding, groups, dilation)
