@@ -160,8 +160,9 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             value = facet(record)
             if value is not None and value not in cause[name]:
                 cause[name].append(value)
-        if SEVERITIES.index(severity(record.get("check", ""))) < SEVERITIES.index(cause["severity"]):
-            cause["severity"] = severity(record.get("check", ""))
+        graded = severity(record.get("check", ""))
+        if SEVERITIES.index(graded) < SEVERITIES.index(cause["severity"]):
+            cause["severity"] = graded
         if _rank(record) < _rank(records[cause["example"]]):
             cause["example"] = index
     for cause in causes.values():
@@ -170,7 +171,6 @@ def group(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # the evidence adds what the message cannot say; other messages say what is wrong themselves
         lead = f"{cause['defect']}: " if example.get("evidence") else ""
         cause["title"] = f"{lead}{example.get('summary', '')}{_last_output(example)}"
-        for name in ("dims",):
-            cause[name].sort()
+        cause["dims"].sort()
     return sorted(causes.values(), key=lambda c: (c["status"] != "unexpected", SEVERITIES.index(c["severity"]),
                                                   -c["count"]))

@@ -14,12 +14,15 @@ checks then reads as one cause in the report (``reports.causes``)."""
 
 from __future__ import annotations
 
+from convt_conformance.reports import causes
+
 from .case import Case
 from .checks import CHECKS, run_on
 from .problem import Problem
 
-# The kinds of finding that say "wrong values" and may be told apart this way.
-VALUE_FINDINGS = ("exact", "bound", "statistical", "adjoint", "layout", "special-values")
+# The kinds of finding that say "wrong values" (the reports' own list) and the special-values check's, whose
+# wrong values may be the same defect met on NaN and Inf inputs.
+VALUE_FINDINGS = (*causes.VALUE_FINDINGS, "special-values")
 INTEGER, LAYOUT, ROUNDING, NONDETERMINISTIC, TRANSFORM = "integer", "layout", "rounding", "nondeterministic", \
     "transform"
 
