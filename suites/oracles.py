@@ -143,6 +143,35 @@ def transform_log2_size(full_size: tuple[int, ...]) -> float:
     return max(sum(math.ceil(math.log2(max(n, 1))) + 1 for n in full_size), MIN_TRANSFORM_LOG2)
 
 
+def transform_norms(x: torch.Tensor, w: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per output plane ``(n, c_out)``, from the batched float64 input and the weight: ``B = sum over the
+    group's input channels of ||x||_2*||w||_1 + ||x||_1*||w||_2`` (the worst case) and
+    ``B2 = sum ||x||_2*||w||_2`` (the typical case), each ``(N, Cout)``."""
+    dims = w.dim() - 2
+    size = lambda t, p: magnitude_of(t).flatten(-dims).norm(p=p, dim=-1)  # noqa: E731
+    n, cin = x.shape[:2]
+    cin_g, cout_g = cin // groups, w.shape[1]
+    x2, x1 = (size(x, p).reshape(n, groups, cin_g) for p in (2, 1))
+    w2, w1 = (size(w, p).reshape(groups, cin_g, cout_g) for p in (2, 1))
+    pair = lambda a, b: torch.einsum("ngc,gcd->ngd", a, b).reshape(n, groups * cout_g)  # noqa: E731
+    return pair(x2, w1) + pair(x1, w2), pair(x2, w2)
+
+
+def transform_coefficient(log2_n: float, cin_g: int, prec: Precision) -> float:
+    """The factor of ``B`` in a transform algorithm's normwise allowance (module docstring)."""
+    u = prec.u_acc
+    gamma_2, gamma_c = 2 * u / (1 - 2 * u), cin_g * u / (1 - cin_g * u)
+    coefficient = 2 * (3 * fft_error(log2_n, u) + math.sqrt(2) * gamma_2 + gamma_c + 1.25 * prec.rho)
+    return 2 * coefficient if prec.is_complex else coefficient  # a complex pointwise product: four real products
+
+
+def transform_spread(B2: torch.Tensor, log2_n: float, plane_size: int, prec: Precision) -> torch.Tensor:
+    """A correct transform's typical rounding per element of each plane (see :func:`transform_typical`)."""
+    # three transforms (the input's, the kernel's, the inverse), each rounding about twice per butterfly stage
+    spread = TRANSFORM_TYPICAL * prec.u_acc * math.sqrt(log2_n) * (2 if prec.is_complex else 1)
+    return spread / math.sqrt(max(plane_size, 1)) * B2
+
+
 def transform_plane_allowance(x: torch.Tensor, w: torch.Tensor, groups: int, log2_n: float,
                               y_ref: torch.Tensor, prec: Precision,
                               y_ref_without_bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -156,19 +185,9 @@ def transform_plane_allowance(x: torch.Tensor, w: torch.Tensor, groups: int, log
     second-order terms, as ``2*gamma_K`` does for direct sums.
     """
     dims = w.dim() - 2
-    size = lambda t, p: magnitude_of(t).flatten(-dims).norm(p=p, dim=-1)  # noqa: E731
-    n, cin = x.shape[:2]
-    cin_g, cout_g = cin // groups, w.shape[1]
-    x2, x1 = (size(x, p).reshape(n, groups, cin_g) for p in (2, 1))
-    w2, w1 = (size(w, p).reshape(groups, cin_g, cout_g) for p in (2, 1))
-    B = (torch.einsum("ngc,gcd->ngd", x2, w1) + torch.einsum("ngc,gcd->ngd", x1, w2)).reshape(n, groups * cout_g)
-    u = prec.u_acc
-    gamma_2, gamma_c = 2 * u / (1 - 2 * u), cin_g * u / (1 - cin_g * u)
-    coefficient = 2 * (3 * fft_error(log2_n, u) + math.sqrt(2) * gamma_2 + gamma_c + 1.25 * prec.rho)
-    if prec.is_complex:  # a complex pointwise product: four real products, two sums
-        coefficient *= 2
+    B, _ = transform_norms(x, w, groups)
     rounding = output_rounding(y_ref, prec, y_ref_without_bias).flatten(-dims).norm(dim=-1)
-    return coefficient * B.reshape(rounding.shape) + rounding
+    return transform_coefficient(log2_n, x.shape[1] // groups, prec) * B.reshape(rounding.shape) + rounding
 
 
 def transform_typical(x: torch.Tensor, w: torch.Tensor, groups: int, log2_n: float, y_ref: torch.Tensor,
@@ -183,15 +202,10 @@ def transform_typical(x: torch.Tensor, w: torch.Tensor, groups: int, log2_n: flo
     cancel, and still within the worst-case allowance of :func:`transform_plane_allowance`. The float64
     reference's own rounding counts too (``2^-53 sqrt(K) M``), which is a float64 or complex128 kernel's scale."""
     dims = w.dim() - 2
-    norm2 = lambda t: magnitude_of(t).flatten(-dims).norm(dim=-1)  # noqa: E731
-    n, cin = x.shape[:2]
-    cin_g, cout_g = cin // groups, w.shape[1]
-    B2 = torch.einsum("ngc,gcd->ngd", norm2(x).reshape(n, groups, cin_g), norm2(w).reshape(groups, cin_g, cout_g))
+    _, B2 = transform_norms(x, w, groups)
     rounding = output_rounding(y_ref, prec, y_ref_without_bias)
-    plane_size = max(math.prod(y_ref.shape[-dims:]), 1)
-    # three transforms (the input's, the kernel's, the inverse), each rounding about twice per butterfly stage
-    spread = TRANSFORM_TYPICAL * prec.u_acc * math.sqrt(log2_n) * (2 if prec.is_complex else 1) / math.sqrt(plane_size)
-    per_plane = (spread * B2).reshape(rounding.shape[:-dims] + (1,) * dims)
+    per_plane = transform_spread(B2, log2_n, math.prod(y_ref.shape[-dims:]), prec)
+    per_plane = per_plane.reshape(rounding.shape[:-dims] + (1,) * dims)
     return rounding + per_plane + REFERENCE_ROUNDOFF * K.sqrt() * M  # the float64 reference's own typical error
 
 
@@ -424,7 +438,7 @@ class TransformModel:
         """RMS over the elements some product reaches of the error in units of a correct kernel's typical one."""
         if self.typical is None:
             return 0.0
-        return _rms_where_live(self._plane_error(y64, target)[0] / self.typical, self.M)
+        return rms_where_live(self._plane_error(y64, target)[0] / self.typical, self.M)
 
     def weighted(self, probe: torch.Tensor) -> float:
         """Cauchy-Schwarz per plane: ``|<probe, e>| <= sum ||probe_plane||_2 * ||e_plane||_2``."""
@@ -466,7 +480,7 @@ def check_bound(y: torch.Tensor, y_ref: torch.Tensor, model: ErrorModel, prec: P
                               {"rms": rms}, facets={"ratio": rms / STATISTICAL_RMS_LIMIT})
         return finding, {"max": ratio_max, "rms": rms}
     normalized = error / statistical_scale(y_ref, model.M, model.K, prec, y_ref_without_bias, model.rounding)
-    rms = _rms_where_live(normalized, model.M)
+    rms = rms_where_live(normalized, model.M)
     stats = {"max": ratio_max, "rms": rms}
     if finding is not None:
         return finding, stats
@@ -517,10 +531,10 @@ def statistical_scale(y_ref: torch.Tensor, M: torch.Tensor, K: torch.Tensor, pre
 def statistical_rms(y64: torch.Tensor, y_ref: torch.Tensor, M: torch.Tensor, K: torch.Tensor,
                     prec: Precision, y_ref_without_bias: torch.Tensor | None = None) -> float:
     """RMS over elements with ``M > 0`` of ``|y - y_ref| / statistical_scale``."""
-    return _rms_where_live((y64 - y_ref).abs() / statistical_scale(y_ref, M, K, prec, y_ref_without_bias), M)
+    return rms_where_live((y64 - y_ref).abs() / statistical_scale(y_ref, M, K, prec, y_ref_without_bias), M)
 
 
-def _rms_where_live(normalized: torch.Tensor, M: torch.Tensor) -> float:
+def rms_where_live(normalized: torch.Tensor, M: torch.Tensor) -> float:
     """RMS of ``normalized`` over the elements with ``M > 0``. Where M = 0 the scale is still positive (it
     holds the output rounding's floor): the caller divides everywhere, and a mask keeps the live
     elements' share (a mask, not indexing: this runs every example)."""
