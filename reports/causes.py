@@ -27,8 +27,8 @@ from typing import Any
 SEVERE = ("crash", "timeout", "invalid-garbage")
 DOMAIN = ("valid-refused", "invalid-accepted", "output-size-refused", "backward-refused")
 SEVERITIES = ("severe", "wrong", "domain")
-VALUE_FINDINGS = ("exact", "bound", "statistical", "adjoint", "layout")  # and special-values, with evidence
-GRADIENT_FINDINGS = ("grad-exact", "grad-bound", "double-backward")
+VALUE_FINDINGS = ("exact", "bound", "statistical", "adjoint", "layout", "model-size")  # and special-values
+GRADIENT_FINDINGS = ("grad-exact", "grad-bound", "double-backward", "model-size-gradients", "model-size-adjoint")
 EVIDENCE = {
     "integer": "wrong values even on small integers, where every sum is exact",
     "layout": "wrong values in a non-contiguous layout, right when contiguous",

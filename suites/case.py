@@ -11,6 +11,7 @@ from convt_conformance import spec
 from convt_conformance.impls import Implementation
 
 from . import oracles
+from .limits import GATE_CAPS, Caps
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Case:
     impl: Implementation
     device: str
     dtype_name: str
+    caps: Caps = GATE_CAPS  # how large the model-size search draws (the run's profile decides)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -106,10 +106,10 @@ def check(name: str, test: str, draws: ProblemDraws, **record) -> Callable[[Chec
 def _built_once_per_case(draws: ProblemDraws) -> ProblemDraws:
     """``draws``, building one strategy per case: the tests ask for it every example, and Hypothesis
     validates each new strategy object on its first draw (an eighth of an example's time)."""
-    built: dict[tuple[int, str, str], tuple[Any, st.SearchStrategy[list[Problem]]]] = {}
+    built: dict[tuple, tuple[Any, st.SearchStrategy[list[Problem]]]] = {}
 
     def draws_for(case: Case) -> st.SearchStrategy[list[Problem]]:
-        key = (id(case.impl), case.device, case.dtype_name)
+        key = (id(case.impl), case.device, case.dtype_name, case.caps)
         if key not in built:
             built[key] = (case.impl, draws(case))  # holding the implementation: its id is not reused
         return built[key][1]

@@ -17,14 +17,17 @@ from __future__ import annotations
 from convt_conformance.reports import causes
 
 from .case import Case
+from .catalog import macs
 from .checks import CHECKS, run_on
 from .problem import Problem
+from .sizes import footprint, memory_cap
 
 # The kinds of finding that say "wrong values" (the reports' own list) and the special-values check's, whose
 # wrong values may be the same defect met on NaN and Inf inputs.
 VALUE_FINDINGS = (*causes.VALUE_FINDINGS, "special-values")
 INTEGER, LAYOUT, ROUNDING, NONDETERMINISTIC, TRANSFORM = "integer", "layout", "rounding", "nondeterministic", \
     "transform"
+EXACT_REPLAY_WORK = 2**24  # multiply-adds: the exact check's float64 reference holds every product at once
 
 
 def value_evidence(case: Case, problem: Problem, kind: str, ran: str) -> str | None:
@@ -33,13 +36,15 @@ def value_evidence(case: Case, problem: Problem, kind: str, ran: str) -> str | N
     a replay met something else) or the special values themselves are what is wrong."""
     if kind not in VALUE_FINDINGS or problem.broken_rule or ran not in CHECKS:
         return None
+    if 2 * footprint(problem, gradients=False) > memory_cap(case.device):
+        return None  # a replay would hold a second copy of a problem this large
     if case.impl.is_deterministic(case.device) and _fails(case, problem, ran) is False:
         return NONDETERMINISTIC
     laid_out = problem.layout != "contiguous"
     if kind == "layout" or (laid_out and _fails(case, problem.replace(layout="contiguous"), ran) is False):
         return LAYOUT  # the layout check compares layouts: its defect is the layout's whatever the replay
-    if CHECKS["exact"].skip_reason(case) is not None:
-        return None
+    if CHECKS["exact"].skip_reason(case) is not None or macs(problem) > EXACT_REPLAY_WORK:
+        return None  # the exact check forms every product at once: not on a model-size problem
     if case.precision.transform:
         return TRANSFORM if kind != "special-values" else None
     contiguous = _fails(case, problem.replace(layout="contiguous"), "exact")

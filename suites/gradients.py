@@ -65,6 +65,17 @@ def first_gradients(fn: Callable, tensors, kwargs: dict, grad_output: torch.Tens
     return {name: grad for name, leaf, grad in zip(FIRST, leaves, grads) if leaf is not None}
 
 
+def output_and_gradients(fn: Callable, tensors, kwargs: dict, grad_output: torch.Tensor,
+                         flags: Flags = None) -> dict[str, torch.Tensor]:
+    """The forward's ``output`` and the gradients of :func:`first_gradients` from that same call."""
+    leaves = _leaves(tensors)
+    with (flags or nullcontext)():
+        output = fn(*leaves, **kwargs)
+        grads = _gradients(output, leaves, grad_output, create_graph=False)
+    return {"output": output.detach(), **{name: grad for name, leaf, grad in zip(FIRST, leaves, grads)
+                                          if leaf is not None}}
+
+
 def second_gradients(fn: Callable, tensors, kwargs: dict, grad_output: torch.Tensor,
                      probes: tuple[torch.Tensor, torch.Tensor], flags: Flags = None) -> dict[str, torch.Tensor]:
     """Double backward: the gradients of ``<grad_input, probes[0]> + <grad_weight, probes[1]>`` with
@@ -81,7 +92,7 @@ def second_gradients(fn: Callable, tensors, kwargs: dict, grad_output: torch.Ten
         return dict(zip(SECOND, _gradients(probe, [x, w, g], None, create_graph=False)))
 
 
-PROCEDURES = {"first": first_gradients, "second": second_gradients}
+PROCEDURES = {"first": first_gradients, "second": second_gradients, "output-and-first": output_and_gradients}
 
 
 # -- the float64 definition ---------------------------------------------------------------------

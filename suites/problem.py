@@ -298,11 +298,28 @@ def _abs(t: torch.Tensor) -> torch.Tensor:
     return oracles.magnitude_of(oracles.widen(t))
 
 
+RANDOM_CHUNK = 2**20  # a tensor larger than this is drawn in float32 chunks: no float64 copy at model sizes
+
+
 def _random(shape: tuple[int, ...], dtype: str, generator: torch.Generator) -> torch.Tensor:
+    if math.prod(shape) > RANDOM_CHUNK:
+        return _random_in_chunks(shape, dtype, generator)
     values = torch.randn(shape, dtype=torch.float64, generator=generator)
     if dtype.startswith("complex"):
         values = torch.complex(values, torch.randn(shape, dtype=torch.float64, generator=generator))
     return values.to(spec.DTYPES[dtype])
+
+
+def _random_in_chunks(shape: tuple[int, ...], dtype: str, generator: torch.Generator) -> torch.Tensor:
+    """Normal values drawn in float32 (three times faster than float64: model-size tensors have millions)."""
+    values = torch.empty(math.prod(shape), dtype=spec.DTYPES[dtype])
+    for start in range(0, values.numel(), RANDOM_CHUNK):
+        chunk = values[start:start + RANDOM_CHUNK]
+        drawn = torch.randn(chunk.numel(), dtype=torch.float32, generator=generator)
+        if dtype.startswith("complex"):
+            drawn = torch.complex(drawn, torch.randn(chunk.numel(), dtype=torch.float32, generator=generator))
+        chunk.copy_(drawn)
+    return values.reshape(shape)
 
 
 def _integers(shape: tuple[int, ...], span: int, dtype: str, generator: torch.Generator,

@@ -22,7 +22,7 @@ from convt_conformance.reports.records import RecordWriter, Tally, write_json
 
 from .campaign import Budget
 from .corpus import Entry
-from .limits import DEFAULT_HANG_SHRINK_SECONDS
+from .limits import DEFAULT_HANG_SHRINK_SECONDS, GATE_CAPS, Caps
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Run:
     unrecorded: dict[tuple[str, str], tuple] = field(default_factory=dict)
     progress_written: float = 0.0
     hang_shrink_seconds: float = DEFAULT_HANG_SHRINK_SECONDS
+    caps: Caps = GATE_CAPS  # how large the model-size search draws (the scale profile's are larger)
     hangs: dict[str, HangHunt] = field(default_factory=dict)  # test node id -> the hang it is shrinking
     # in-process implementation name -> its contained twin, for the cases a rule declares to crash
     crash_contained: dict[str, Implementation] = field(default_factory=dict)

@@ -168,11 +168,30 @@ def facts_of(problem: Problem) -> dict[str, Any]:
 
 def reached_lengths(problem: Problem) -> list[int]:
     """Per axis, how many output positions some product lands in (0: padding crops every tap away)."""
-    counts = []
-    for L, k, s, p, d, out in zip(problem.input_shape[-problem.dims:], problem.weight_shape[2:], problem.stride,
-                                  problem.padding, problem.dilation, problem.formula_lengths()):
-        counts.append(len({i * s + j * d - p for i in range(L) for j in range(k)} & set(range(out))))
-    return counts
+    return [_reached(*axis) for axis in zip(problem.input_shape[-problem.dims:], problem.weight_shape[2:],
+                                            problem.stride, problem.padding, problem.dilation,
+                                            problem.formula_lengths())]
+
+
+def _reached(L: int, k: int, s: int, p: int, d: int, out: int) -> int:
+    """How many of the positions ``o = i*s + j*d - p`` (``i < L``, ``j < k``) lie in ``[0, out)``, counted as
+    intervals per stride phase (a model-size axis has billions of positions)."""
+    if L <= 0 or out <= 0:
+        return 0
+    per_phase: dict[int, list[tuple[int, int]]] = {}
+    for j in range(k):
+        phase, start = (j * d - p) % s, (j * d - p) // s  # o = (start + i) * s + phase
+        per_phase.setdefault(phase, []).append((start, start + L - 1))
+    reached = 0
+    for phase, intervals in per_phase.items():
+        hi = (out - 1 - phase) // s  # q with 0 <= q*s + phase < out: 0 <= q <= hi
+        end = -1
+        for first, last in sorted(intervals):
+            first, last = max(first, end + 1, 0), min(last, hi)
+            if first <= last:
+                reached += last - first + 1
+                end = last
+    return reached
 
 
 def conclude(run: Run, case: Case, problem: Problem, check: str, finding: oracles.Finding | None) -> None:

@@ -11,7 +11,7 @@ import pytest
 from ..limits import DEFAULT_CALL_TIMEOUT, DEFAULT_HANG_SHRINK_SECONDS
 
 DEFAULT_REPORT_DIR = "convt-reports"  # under the directory pytest is invoked from
-PROFILE_NAMES = ("ci", "dev", "soak", "replay", "fuzz")
+PROFILE_NAMES = ("ci", "dev", "soak", "replay", "fuzz", "scale")
 
 
 class SessionStart:
@@ -42,8 +42,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="where records, report.json/.md/.html and new corpus entries go (default: ./convt-reports)")
     group.addoption("--convt-profile", choices=PROFILE_NAMES, default=os.environ.get("CONVT_PROFILE", "ci"),
                     help="the gate's Hypothesis settings: ci (derandomized, 30 examples; the default, or "
-                         "$CONVT_PROFILE), dev, soak, replay (the example database only) or fuzz; they apply "
-                         "to the gate's tests alone")
+                         "$CONVT_PROFILE), dev, soak, replay (the example database only), fuzz or scale (the "
+                         "catalog at its models' sizes and across 2^31 elements, larger searched problems); "
+                         "they apply to the gate's tests alone")
     group.addoption("--contain", choices=("plugins", "all", "none"), default="plugins",
                     help="run implementations in worker processes, so crashes and hangs become findings "
                          "(default: plugins, i.e. plugin modules and the third-party framework adapters)")

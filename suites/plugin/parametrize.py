@@ -1,5 +1,6 @@
 """Parametrization: every selected implementation x device x dtype as a ``case``; the corpus replay
-as case x entry; the run as the ``conformance_run`` fixture; corpus first, then this shard's tests."""
+as case x entry; the catalog as case x layer; the run as the ``conformance_run`` fixture; corpus first,
+then this shard's tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from convt_conformance import impls
 
+from .. import catalog
 from ..case import Case
 from ..containment import ContainedCall, WorkerUnavailable, contained
 from ..corpus import Entry, replayable
@@ -46,7 +48,7 @@ def cases(config: pytest.Config) -> Iterator[tuple[Case, str | None]]:
             reason = impls.registry.device_unavailable_reason(device)
             for dtype in impl.dtypes:
                 if not dtypes or dtype in dtypes:
-                    yield Case(_for_case(config, impl, device, dtype), device, dtype), reason
+                    yield Case(_for_case(config, impl, device, dtype), device, dtype, run_of(config).caps), reason
 
 
 def _for_case(config: pytest.Config, impl: impls.Implementation, device: str, dtype: str) -> impls.Implementation:
@@ -76,6 +78,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames or gate_test(metafunc) is None:
         return
     config = metafunc.config
+    if "catalog_entry" in metafunc.fixturenames:
+        scale = config.getoption("convt_profile") == "scale"
+        params = [pytest.param(case, entry, id=f"{case.id}-{entry.id}") for case, reason in cases(config)
+                  if reason is None for entry in catalog.entries(scale, case.impl.fixed_geometries == 1)
+                  if entry.dims in case.impl.dims]
+        metafunc.parametrize("case, catalog_entry", params)
+        return
     if "corpus_entry" in metafunc.fixturenames:
         params = [pytest.param(case, entry, id=f"{case.id}-{entry.id}")
                   for case, reason in cases(config) if reason is None for entry in replayed_on(case, run_of(config))]

@@ -1,4 +1,4 @@
-"""The gate's Hypothesis settings (``--convt-profile ci|dev|soak|replay|fuzz``), the shared example
+"""The gate's Hypothesis settings (``--convt-profile ci|dev|soak|replay|fuzz|scale``), the shared example
 database and a campaign's settings. They are applied to the gate's own tests only: no profile is
 registered or loaded process-wide, so a user's other tests keep theirs."""
 
@@ -19,6 +19,7 @@ PROFILES = {  # ci: the gate, derandomized; dev: local and random; soak: long; r
     "soak": dict(max_examples=int(os.environ.get("CONVT_SOAK_EXAMPLES", "400")), database=None),
     "replay": dict(phases=[Phase.explicit, Phase.reuse, Phase.shrink]),
     "fuzz": dict(max_examples=5_000),
+    "scale": dict(max_examples=60, database=None),  # with the scale caps (limits.SCALE_CAPS): nightly
 }
 assert tuple(PROFILES) == PROFILE_NAMES  # the option's choices, named where no Hypothesis import is paid
 

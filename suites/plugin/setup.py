@@ -18,7 +18,9 @@ from convt_conformance.reports.records import RecordWriter
 from ..containment import ContainedCall, contained, trusted_in_process
 from ..corpus import SEED_CORPUS, gaps, load_corpus
 from ..environment import environment, machine_facts, provenance
+from ..limits import GATE_CAPS, SCALE_CAPS
 from ..run import RUN_KEY, Run, run_of
+from ..sizes import stated_caps
 from . import profiles
 from .options import SessionStart
 
@@ -75,6 +77,9 @@ def _build_run(config: pytest.Config) -> Run:
     directories = [SEED_CORPUS, report_dir / files.CORPUS_DIR] + [Path(d) for d in config.getoption("corpus")]
     corpus, unreadable = load_corpus(directories)
     versions = {impl.name: str(impl.extra["version"]) for impl in selected if "version" in impl.extra}
+    caps = SCALE_CAPS if config.getoption("convt_profile") == "scale" else GATE_CAPS
+    devices = sorted({device for impl in selected for device in impl.devices
+                      if impls.registry.device_unavailable_reason(device) is None})
     # a worker imports what registered its implementation: a plugin as given, a conftest (or what it imports) by file
     spec_of = {**{module: _file_of(module) for module in ambient}, **dict(zip(plugins, specs))}
     return Run(rules=rules, implementations=[_contained(impl, config, spec_of) for impl in selected],
@@ -83,7 +88,9 @@ def _build_run(config: pytest.Config) -> Run:
                notices=unreadable + gaps(corpus) + declared_gaps(selected),
                plugin_modules=tuple(config.getoption("impl_module")),
                environment={**environment(versions), **provenance(config.getoption("convt_profile"),
-                                                                  config.getoption("hypothesis_seed", None))},
+                                                                  config.getoption("hypothesis_seed", None)),
+                            **stated_caps(devices, caps)},
+               caps=caps,
                hang_shrink_seconds=config.getoption("hang_shrink_seconds"))
 
 
