@@ -29,16 +29,23 @@ import torch  # noqa: E402
 
 from convt_conformance.reports.records import read_report  # noqa: E402
 from convt_conformance.suites.environment import cpu_name  # noqa: E402
-from tests.planted.catalog import CORRECT, CORRECT_MODULE, CUSTOM_BACKWARD_MODULE, MODULE_VARIANTS_MODULE  # noqa: E402
+from tests.planted.catalog import (  # noqa: E402
+    CORRECT,
+    CORRECT_AT_SIZE,
+    CORRECT_MODULE,
+    CUSTOM_BACKWARD_MODULE,
+    MODULE_VARIANTS_MODULE,
+    SIZE_MODULE,
+)
 
 # What a variant does not claim is declared now (special_values=False, built_on=): nothing is set aside.
 NOT_CLAIMED: set[tuple[str, str]] = set()
 BUILT_INS = ("naive", "im2col", "zero-insertion", "torch-cpu-default", "torch-cpu-native", "torch-cpu-channels-last",
              "torch-module", "torch-meta", "torch-fake", "torch-compile", "torch-compile-epilogue",
              "torch-compile-freezing")
-# Correct variants of the gradient and module entry points, in their own plugin modules.
-MORE_CORRECT = {CUSTOM_BACKWARD_MODULE: "correct-custom-backward",
-                MODULE_VARIANTS_MODULE: "correct-module-full-output-size-range"}
+# Correct variants of the gradient and module entry points and of large-problem kernels, in their own modules.
+MORE_CORRECT = {CUSTOM_BACKWARD_MODULE: ("correct-custom-backward",),
+                MODULE_VARIANTS_MODULE: ("correct-module-full-output-size-range",), SIZE_MODULE: CORRECT_AT_SIZE}
 
 
 def main() -> None:
@@ -53,7 +60,7 @@ def main() -> None:
                         help="which implementations run in worker processes (default all: a crash of a built-in "
                              "becomes a finding instead of ending a pytest worker)")
     args = parser.parse_args()
-    names = tuple(args.impl) or BUILT_INS + CORRECT + tuple(MORE_CORRECT.values())
+    names = tuple(args.impl) or BUILT_INS + CORRECT + sum(MORE_CORRECT.values(), ())
     modules = [arg for module in (CORRECT_MODULE, *MORE_CORRECT) for arg in ("--impl-module", module)]
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "pytest", "suites", "-q", "-rf", "-p", "no:cacheprovider", "-n", args.workers,

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 HERE = Path(__file__).parent
+SIZE_MODULE = str(HERE / "size_bugs.py")
 MODULES = (str(HERE / "oracle_bugs.py"), str(HERE / "fault_classes.py"), str(HERE / "custom_backward.py"),
-           str(HERE / "shape_bugs.py"), str(HERE / "module_variants.py"))
+           str(HERE / "shape_bugs.py"), str(HERE / "module_variants.py"), SIZE_MODULE)
 CORRECT_MODULE = str(HERE / "correct_variants.py")
 
 # planted bug -> (fault class in the bug history, section B, or the oracle it exists for; expected check)
@@ -58,9 +59,19 @@ EXPECTED = {
     "bug-meta-transposed-strides": ("a shape function's result laid out unlike eager's", "shape"),
     "bug-module-unbatched-output-size": ("#75889 output_size counted as if always batched", "output-size"),
     "bug-module-output-size-ignores-dilation": ("#14272 output_size without the dilation", "output-size"),
+    "bug-drops-channels-past-64": ("a blocked kernel drops the input channels past a 64-channel block", "model-size"),
+    "bug-wrong-past-small-sizes": ("1% off past kernel 5, stride 4 or batch 3 (paths small problems never reach)",
+                                   "model-size"),
+    "bug-blocked-tail-1024": ("a 1000+-channel path drops its last, partial 64-channel block", "model-size"),
+    "bug-transform-percent-off": ("a transform kernel 0.5% off: within the worst-case allowance at model sizes",
+                                  "model-size"),
 }
+# Found only by the scale profile's 2^31-element problems (tests/test_model_sizes.py), not by a search.
+SCALE_ONLY = {"bug-index-overflow-32bit": ("pytorch#84488 a 32-bit index wraps past 2^31 elements", "model-size")}
 CUSTOM_BACKWARD_MODULE = str(HERE / "custom_backward.py")
 MODULE_VARIANTS_MODULE = str(HERE / "module_variants.py")
+# correct kernels computed the way large-problem kernels are (in SIZE_MODULE)
+CORRECT_AT_SIZE = ("correct-blocked-64", "correct-split-k")
 CORRECT = ("correct-reversed-order", "correct-float64-rounded-once", "correct-autograd-of-convolution",
            "correct-bias-after-rounding", "correct-tf32-declared", "correct-products-rounded", "correct-fft",
            "correct-3d-only", "correct-bfloat16-only", "correct-complex-only")
