@@ -126,10 +126,6 @@ def weight_positions(geometry: spec.Geometry, generator: torch.Generator) -> tor
 
 
 # -- the definition at one position ------------------------------------------------------------------
-def _grid(indices: Sequence[list[int]]) -> tuple[torch.Tensor, ...]:
-    return torch.meshgrid(*(torch.tensor(i, dtype=torch.long) for i in indices), indexing="ij")
-
-
 def _terms(a: torch.Tensor, b: torch.Tensor) -> tuple[complex | float, float, int]:
     """Sum, sum of magnitudes and count of the products ``a * b``, in float64."""
     a64, b64 = oracles.widen(a), oracles.widen(b)
@@ -153,50 +149,92 @@ def _sampled(rows: torch.Tensor, term_sets, bias: torch.Tensor | None, bias_chan
                    torch.tensor(M, dtype=torch.float64), torch.tensor(K, dtype=torch.float64))
 
 
+GATHER_ELEMENTS = 2**22  # terms gathered at once (positions x channels x taps): a few tens of MB in float64
+
+
+def _gathered(rows: torch.Tensor, channels: int, taps: tuple[int, ...], gather) -> Sampled:
+    """The terms at each position, gathered for a chunk of positions at once: ``gather(chunk)`` gives the two
+    factors ``(S, channels, *taps)`` and the mask of the taps that land ``(S, 1, *taps)``."""
+    values, M, K = [], [], []
+    per_position = max(channels * math.prod(taps), 1)
+    step = max(GATHER_ELEMENTS // per_position, 1)
+    for start in range(0, len(rows), step):
+        a, b, mask = gather(rows[start:start + step])
+        a64, b64 = oracles.widen(a), oracles.widen(b)
+        keep = mask.to(torch.float64)
+        flat = lambda t: t.flatten(1)  # noqa: E731
+        values.append(flat(a64 * b64 * keep).sum(1))
+        M.append(flat(oracles.magnitude_of(a64) * oracles.magnitude_of(b64) * keep).sum(1))
+        K.append(flat(mask).sum(1).to(torch.float64) * channels)
+    if not values:
+        empty = torch.zeros(0, dtype=torch.float64)
+        return Sampled(rows, empty, empty, empty)
+    return Sampled(rows, torch.cat(values), torch.cat(M), torch.cat(K))
+
+
+def _tap_indices(positions: torch.Tensor, k: int, reach, dims: int, axis: int) -> tuple[torch.Tensor, ...]:
+    """For one axis: each tap's index into the other tensor and whether it is in range, shaped
+    ``(S, 1, ..k.., 1)`` for the gathers (``reach(positions (S, 1), taps (1, k))`` gives index and validity)."""
+    index, valid = reach(positions.unsqueeze(1), torch.arange(k).unsqueeze(0))
+    shape = [len(positions), 1] + [1] * dims
+    shape[2 + axis] = k
+    taps = torch.arange(k).expand(len(positions), k)
+    return torch.where(valid, index, 0).reshape(shape), taps.reshape(shape), valid.reshape(shape)
+
+
+def _with_bias(sampled_: Sampled, bias: torch.Tensor | None, channel: torch.Tensor) -> Sampled:
+    if bias is None or not len(channel):
+        return sampled_
+    b = oracles.widen(bias)[channel]
+    return Sampled(sampled_.positions, sampled_.value + b, sampled_.M + oracles.magnitude_of(b), sampled_.K + 1)
+
+
 def forward_at(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, geometry: spec.Geometry,
                rows: torch.Tensor) -> Sampled:
-    """``convT(x, w) + bias`` at output positions ``(n, c_out, *o)`` of the batched input ``x``."""
-    cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
-    axes = list(zip(geometry.input_size, geometry.kernel_size, geometry.stride, geometry.padding, geometry.dilation))
+    """``convT(x, w) + bias`` at output positions ``(n, c_out, *o)`` of the batched input ``x``: input ``i`` and
+    tap ``t`` land on ``o`` where ``o + p - t*d = i*s``."""
+    cin_g, cout_g, dims = geometry.in_channels_per_group, geometry.out_channels_per_group, geometry.dims
 
-    def terms(row: list[int]):
-        n, co, *out = row
-        group, column = divmod(co, cout_g)
-        pairs = [[(i, t) for t, i in _landing_taps(o, *axis)] for o, axis in zip(out, axes)]
-        if any(not p for p in pairs):
-            return 0.0, 0.0, 0
-        inputs, taps = _grid([[i for i, _ in p] for p in pairs]), _grid([[t for _, t in p] for p in pairs])
-        channels = slice(group * cin_g, (group + 1) * cin_g)
-        return _terms(x[n, channels][(slice(None),) + inputs], w[channels, column][(slice(None),) + taps])
+    def gather(chunk: torch.Tensor):
+        inputs, taps, valid = [], [], torch.ones((len(chunk), 1) + (1,) * dims, dtype=torch.bool)
+        for axis, (L, k, s, p, d) in enumerate(zip(geometry.input_size, geometry.kernel_size, geometry.stride,
+                                                   geometry.padding, geometry.dilation)):
+            def reach(o, t, L=L, s=s, p=p, d=d):
+                q = o + p - t * d
+                return q // s, (q % s == 0) & (q >= 0) & (q < L * s)
+            index, tap, ok = _tap_indices(chunk[:, 2 + axis], k, reach, dims, axis)
+            inputs.append(index), taps.append(tap)
+            valid = valid & ok
+        shape = (len(chunk), 1) + (1,) * dims
+        n, co = chunk[:, 0].reshape(shape), chunk[:, 1].reshape(shape)
+        channel = co // cout_g * cin_g + torch.arange(cin_g).reshape((1, cin_g) + (1,) * dims)
+        return x[(n, channel, *inputs)], w[(channel, co % cout_g, *taps)], valid
 
-    return _sampled(rows, (terms(row) for row in rows.tolist()), bias)
-
-
-def _landing_taps(o: int, L: int, k: int, s: int, p: int, d: int) -> list[tuple[int, int]]:
-    """``(tap, input index)`` pairs whose product lands on output position ``o`` of one axis."""
-    return [(t, (o + p - t * d) // s) for t in range(k)
-            if (o + p - t * d) % s == 0 and 0 <= (o + p - t * d) // s < L]
+    return _with_bias(_gathered(rows, cin_g, geometry.kernel_size, gather), bias, rows[:, 1])
 
 
 def grad_input_at(g: torch.Tensor, w: torch.Tensor, geometry: spec.Geometry, rows: torch.Tensor) -> Sampled:
     """``grad_input`` (the convolution of ``g`` with ``w``; with ``conj(w)`` for complex values, as autograd
-    gives the conjugate transpose) at input positions ``(n, c_in, *i)``."""
-    cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
-    out = geometry.output_size
+    gives the conjugate transpose) at input positions ``(n, c_in, *i)``: tap ``t`` reads ``g`` at
+    ``i*s - p + t*d``."""
+    cin_g, cout_g, dims = geometry.in_channels_per_group, geometry.out_channels_per_group, geometry.dims
 
-    def terms(row: list[int]):
-        n, ci, *position = row
-        group = ci // cin_g
-        pairs = [[(i * s - p + t * d, t) for t in range(k) if 0 <= i * s - p + t * d < length]
-                 for i, k, s, p, d, length in zip(position, geometry.kernel_size, geometry.stride, geometry.padding,
-                                                  geometry.dilation, out)]
-        if any(not p for p in pairs):
-            return 0.0, 0.0, 0
-        outputs, taps = _grid([[o for o, _ in p] for p in pairs]), _grid([[t for _, t in p] for p in pairs])
-        channels = slice(group * cout_g, (group + 1) * cout_g)
-        return _terms(g[n, channels][(slice(None),) + outputs], w[ci][(slice(None),) + taps].conj())
+    def gather(chunk: torch.Tensor):
+        outputs, taps, valid = [], [], torch.ones((len(chunk), 1) + (1,) * dims, dtype=torch.bool)
+        for axis, (k, s, p, d, length) in enumerate(zip(geometry.kernel_size, geometry.stride, geometry.padding,
+                                                        geometry.dilation, geometry.output_size)):
+            def reach(i, t, s=s, p=p, d=d, length=length):
+                o = i * s - p + t * d
+                return o, (o >= 0) & (o < length)
+            index, tap, ok = _tap_indices(chunk[:, 2 + axis], k, reach, dims, axis)
+            outputs.append(index), taps.append(tap)
+            valid = valid & ok
+        shape = (len(chunk), 1) + (1,) * dims
+        n, ci = chunk[:, 0].reshape(shape), chunk[:, 1].reshape(shape)
+        channel = ci // cin_g * cout_g + torch.arange(cout_g).reshape((1, cout_g) + (1,) * dims)
+        return g[(n, channel, *outputs)], w[(ci, channel % cout_g, *taps)].conj(), valid
 
-    return _sampled(rows, (terms(row) for row in rows.tolist()), None)
+    return _gathered(rows, cout_g, geometry.kernel_size, gather)
 
 
 def grad_weight_at(x: torch.Tensor, g: torch.Tensor, geometry: spec.Geometry, rows: torch.Tensor) -> Sampled:
@@ -232,10 +270,11 @@ def operator_norm_bound(w: torch.Tensor, geometry: spec.Geometry) -> float:
     Schur's test, ``sqrt(max column sum * max row sum)``. A column (one input element) meets each of its
     output channels' taps once; a row (one output element) meets, per axis, only the taps of one stride
     phase (``t*d mod s``), so its sum is the largest over phase classes."""
-    size = oracles.magnitude_of(oracles.widen(w))
+    # |w| is exact in the weight's own type (|re| + |im| only in float64); the sums accumulate in float64
+    size = oracles.magnitude_of(oracles.widen(w) if w.is_complex() else w.detach().cpu())
     cin_g, cout_g = geometry.in_channels_per_group, geometry.out_channels_per_group
-    column = float(size.flatten(1).sum(1).max()) if size.numel() else 0.0
-    per_group = size.reshape(geometry.groups, cin_g, cout_g, *geometry.kernel_size).sum(1)  # (g, cout_g, *k)
+    column = float(size.flatten(1).sum(1, dtype=torch.float64).max()) if size.numel() else 0.0
+    per_group = size.reshape(geometry.groups, cin_g, cout_g, *geometry.kernel_size).sum(1, dtype=torch.float64)
     for axis, (k, s, d) in enumerate(zip(geometry.kernel_size, geometry.stride, geometry.dilation)):
         classes = torch.tensor([t * d % s for t in range(k)])
         dim = 2 + axis
