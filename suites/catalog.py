@@ -175,3 +175,9 @@ def entries(scale: bool, compiles_per_shape: bool = False) -> list[Entry]:
 def macs(problem: Problem) -> int:
     """Multiply-adds of a problem: every input element times its output channels' taps."""
     return math.prod(problem.input_shape) * problem.weight_shape[1] * math.prod(problem.weight_shape[2:])
+
+
+def plain_work(problem: Problem) -> int:
+    """Multiply-adds of the plainest algorithm, zero insertion: every tap meets the inserted zeros too, so the
+    stride multiplies the work on every axis."""
+    return macs(problem) * math.prod(problem.stride)

@@ -6,8 +6,8 @@
   kernel's typical error, within the statistical limit.
 - **Gradients sampled the same way**, for implementations that declare ``grad``: ``grad_input`` at input
   positions, ``grad_weight`` at weight positions, ``grad_bias`` whole (it is a sum over the output). Only
-  where the problem is within the search's work cap (:mod:`.sizes`: the default gate's, or the scale
-  profile's) and the memory cap holds the gradients too: a backward costs twice the forward.
+  where the plainest algorithm's work is within the search's work cap (:mod:`.sizes`: the default gate's, or
+  the scale profile's) and the memory cap holds the gradients too: a backward costs twice the forward.
 - **The adjoint identity with random vectors**: with ``g`` the output's gradient,
   ``<g, convT(x)> = <grad_input, x> = <grad_weight, w>``, all three from the implementation. Each error
   term is a random vector dotted with an error that does not depend on it (the forward's error depends on
@@ -87,7 +87,7 @@ def model_size(evaluation: Evaluation) -> oracles.Finding | None:
     case = evaluation.case
     if case.impl.shape_only:
         return _shape_of(call(evaluation), evaluation)
-    differentiated = with_gradients(case) and catalog.macs(evaluation.problem) <= case.caps.work and \
+    differentiated = with_gradients(case) and catalog.plain_work(evaluation.problem) <= case.caps.work and \
         sizes.fits(evaluation.problem, case.device, gradients=True) is None
     got = differentiate(evaluation, "output-and-first") if differentiated else {"output": call(evaluation)}
     finding = _shape_of(got["output"], evaluation) or forward_values(evaluation, got["output"])

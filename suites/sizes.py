@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from convt_conformance import spec
 
-from .catalog import LAYERS, Layer
+from .catalog import LAYERS, Layer, plain_work
 from .limits import Caps
 from .problem import Problem
 from .sampled import BLOCK_EDGES
@@ -133,30 +133,31 @@ def model_size_problems(draw: st.DrawFn, dims: Sequence[int], dtype: str, caps: 
     axes = [_axis_geometry(draw, layer, a) for a in range(n_dims)]
     taps = math.prod(k for k, _, _, _ in axes)
     assume(taps <= caps.taps)
-    budget = min(caps.work, caps.elements) // taps  # weight elements and work for one position
+    strides = math.prod(s for _, s, _, _ in axes)  # zero insertion's work grows with them (catalog.plain_work)
+    budget = min(caps.work // strides, caps.elements) // taps  # weight elements and work for one position
     assume(budget >= 1)
     cin_g = draw(_channels_below(budget))
     cout_g = draw(_channels_below(budget // cin_g))
     groups = draw(_sampled_below(GROUPS, budget // (cin_g * cout_g)))
-    n = draw(_sampled_below(BATCHES, caps.work // (taps * cin_g * cout_g * groups)))
+    n = draw(_sampled_below(BATCHES, caps.work // (taps * cin_g * cout_g * groups * strides)))
     # input positions the caps leave (work, col2im's columns, the input), and the length per axis the input
     # may spread to with zeros inserted (zero insertion's workspace)
-    room = min(caps.work // (taps * cin_g * cout_g * groups * n), caps.elements // (n * groups * cout_g * taps),
-               caps.elements // (n * groups * cin_g))
+    room = min(caps.work // (taps * cin_g * cout_g * groups * n * strides),
+               caps.elements // (n * groups * cout_g * taps), caps.elements // (n * groups * cin_g))
     reach = (caps.elements // (n * groups * max(cin_g, cout_g))) ** (1 / n_dims)
-    sizes, strides, pads, outs, kernels, dilations = [], [], [], [], [], []
+    sizes, per_axis_strides, pads, outs, kernels, dilations = [], [], [], [], [], []
     for k, s, d, p_wanted in axes:
         L = draw(st.integers(1, max(1, min(room, 4096, int((reach - 2 * d * (k - 1) - 1) // s) + 1))))
         room = max(room // L, 1)
         op = draw(st.integers(0, max(s, d) - 1))
         p = min(p_wanted, ((L - 1) * s + d * (k - 1) + op) // 2)
         sizes.append(L)
-        strides.append(s), pads.append(p), outs.append(op), kernels.append(k), dilations.append(d)
+        per_axis_strides.append(s), pads.append(p), outs.append(op), kernels.append(k), dilations.append(d)
     allowed = tuple(lay for lay in layouts if lay != "channels_last" or n_dims >= 2)
     cin = groups * cin_g
     drawn = Problem(input_shape=(n, cin) + tuple(sizes), weight_shape=(cin, cout_g) + tuple(kernels),
-                    bias=draw(st.booleans()), stride=tuple(strides), padding=tuple(pads), output_padding=tuple(outs),
-                    dilation=tuple(dilations), groups=groups, dtype=dtype, layout=draw(st.sampled_from(allowed)),
-                    seed=draw(SEEDS))
-    assume(max(tensor_elements(drawn)) <= caps.elements)
+                    bias=draw(st.booleans()), stride=tuple(per_axis_strides), padding=tuple(pads),
+                    output_padding=tuple(outs), dilation=tuple(dilations), groups=groups, dtype=dtype,
+                    layout=draw(st.sampled_from(allowed)), seed=draw(SEEDS))
+    assume(max(tensor_elements(drawn)) <= caps.elements and plain_work(drawn) <= caps.work)
     return drawn
