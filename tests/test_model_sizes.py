@@ -6,6 +6,7 @@ tests/test_kill_rate.py; the 2^31 boundary: the scale profile below)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -24,9 +25,11 @@ from convt_conformance.suites.problem import Problem, magnitude, term_count
 from convt_conformance.suites.strategies import problems
 
 from .conftest import PLANTED
+from .planted.catalog import CORRECT_AT_SIZE, CORRECT_MODULE
 
 SIZE_BUGS = str(PLANTED / "size_bugs.py")
 impls.load_plugin(SIZE_BUGS)
+impls.load_plugin(CORRECT_MODULE)
 
 
 def _case(name: str, dtype: str = "float32") -> Case:
@@ -145,6 +148,25 @@ def test_correct_kernels_pass_the_catalog(name):
         evaluation, finding = run_on(case, catalog.BY_NAME[layer].problem("gate", "float32"), MODEL_SIZE)
         assert finding is None, finding.render()
         assert evaluation.measured["max"] <= 1 and evaluation.measured["rms"] < 4
+
+
+def test_a_correct_fft_passes_the_catalog():
+    layers = ("hifigan-512-256", "pix2pix-1024-512", "fcn8s-upscore8")
+    for layer in layers:
+        evaluation, finding = run_on(_case("correct-fft"), catalog.BY_NAME[layer].problem("gate", "float32"),
+                                     MODEL_SIZE)
+        assert finding is None, finding.render()
+        assert evaluation.measured["rms"] < 1
+
+
+@pytest.mark.slow
+def test_the_gate_passes_the_correct_large_problem_kernels(gate):
+    run = gate("--impl-module", SIZE_BUGS, *(arg for name in CORRECT_AT_SIZE for arg in ("--impl", name)),
+               "--contain", "none", "-k", "test_model_sizes or test_catalog", "--dtype", "float32",
+               "--dtype", "bfloat16")
+    assert run.returncode == 0, run.output[-3000:]
+    for name in CORRECT_AT_SIZE:
+        assert re.search(rf"^{name}\s+model-size\s+[1-9]\d*\s+0\s+0$", run.output, re.M), run.output[-3000:]
 
 
 def _wide_problem(cin_g: int, dtype: str = "float32") -> Problem:

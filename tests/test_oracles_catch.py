@@ -27,8 +27,10 @@ def test_the_tf32_bug_passes_the_exact_tier(gate):
 
 NEVER_FLAGGED = list(CORRECT_NAMES)
 # The FFT variant is slow on large problems: it is checked where a transform differs, values and
-# special values.
-ONLY = {"correct-fft": ("-k", "test_exact or test_bound or test_adjoint or test_layout or test_special_values")}
+# special values (at model sizes: tests/test_model_sizes.py). The per-channel Python loop of the reversed
+# order takes seconds a call at model sizes: the model-size tests run the correct large-problem kernels.
+ONLY = {"correct-fft": ("-k", "test_exact or test_bound or test_adjoint or test_layout or test_special_values"),
+        "correct-reversed-order": ("-k", "not test_model_sizes and not test_catalog")}
 
 
 @pytest.mark.slow
