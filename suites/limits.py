@@ -26,4 +26,4 @@ class Caps:
 # The default gate: a drawn problem costs milliseconds to a few tenths of a second on a laptop core, forward
 # and backward. The scale profile: seconds.
 GATE_CAPS = Caps(work=2**23, elements=2**21, taps=256)
-SCALE_CAPS = Caps(work=2**32, elements=2**28, taps=4096)
+SCALE_CAPS = Caps(work=2**36, elements=2**28, taps=4096)
