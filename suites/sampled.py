@@ -13,7 +13,7 @@ Everything here is plain torch on batched CPU tensors; nothing knows about Hypot
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -172,14 +172,23 @@ def _gathered(rows: torch.Tensor, channels: int, taps: tuple[int, ...], gather) 
     return Sampled(rows, torch.cat(values), torch.cat(M), torch.cat(K))
 
 
-def _tap_indices(positions: torch.Tensor, k: int, reach, dims: int, axis: int) -> tuple[torch.Tensor, ...]:
-    """For one axis: each tap's index into the other tensor and whether it is in range, shaped
-    ``(S, 1, ..k.., 1)`` for the gathers (``reach(positions (S, 1), taps (1, k))`` gives index and validity)."""
-    index, valid = reach(positions.unsqueeze(1), torch.arange(k).unsqueeze(0))
-    shape = [len(positions), 1] + [1] * dims
-    shape[2 + axis] = k
-    taps = torch.arange(k).expand(len(positions), k)
-    return torch.where(valid, index, 0).reshape(shape), taps.reshape(shape), valid.reshape(shape)
+Reach = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _taps_of(chunk: torch.Tensor, geometry: spec.Geometry, reach: Reach) -> tuple[list, list, torch.Tensor]:
+    """For a chunk of positions, per axis: every tap's index into the other tensor and the tap itself, shaped
+    ``(S, 1, ..k.., 1)`` for the gathers, and the mask of the taps in range on every axis. ``reach(positions
+    (S, 1), taps (1, k), axis)`` gives one axis's indices and whether each is in range."""
+    dims = geometry.dims
+    indices, taps, valid = [], [], torch.ones((len(chunk), 1) + (1,) * dims, dtype=torch.bool)
+    for axis, k in enumerate(geometry.kernel_size):
+        index, ok = reach(chunk[:, 2 + axis].unsqueeze(1), torch.arange(k).unsqueeze(0), axis)
+        shape = [len(chunk), 1] + [1] * dims
+        shape[2 + axis] = k
+        indices.append(torch.where(ok, index, 0).reshape(shape))
+        taps.append(torch.arange(k).expand(len(chunk), k).reshape(shape))
+        valid = valid & ok.reshape(shape)
+    return indices, taps, valid
 
 
 def _with_bias(sampled_: Sampled, bias: torch.Tensor | None, channel: torch.Tensor) -> Sampled:
@@ -189,25 +198,29 @@ def _with_bias(sampled_: Sampled, bias: torch.Tensor | None, channel: torch.Tens
     return Sampled(sampled_.positions, sampled_.value + b, sampled_.M + oracles.magnitude_of(b), sampled_.K + 1)
 
 
+def _group_channels(channel: torch.Tensor, per_group: int, other_per_group: int, dims: int) -> torch.Tensor:
+    """Every channel of the other side in ``channel``'s group, shaped ``(S, other_per_group, 1...)``."""
+    return channel // per_group * other_per_group + torch.arange(other_per_group).reshape(
+        (1, other_per_group) + (1,) * dims)
+
+
 def forward_at(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, geometry: spec.Geometry,
                rows: torch.Tensor) -> Sampled:
     """``convT(x, w) + bias`` at output positions ``(n, c_out, *o)`` of the batched input ``x``: input ``i`` and
     tap ``t`` land on ``o`` where ``o + p - t*d = i*s``."""
     cin_g, cout_g, dims = geometry.in_channels_per_group, geometry.out_channels_per_group, geometry.dims
 
+    def reach(o: torch.Tensor, t: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
+        L, s, p, d = (geometry.input_size[axis], geometry.stride[axis], geometry.padding[axis],
+                      geometry.dilation[axis])
+        q = o + p - t * d
+        return q // s, (q % s == 0) & (q >= 0) & (q < L * s)
+
     def gather(chunk: torch.Tensor):
-        inputs, taps, valid = [], [], torch.ones((len(chunk), 1) + (1,) * dims, dtype=torch.bool)
-        for axis, (L, k, s, p, d) in enumerate(zip(geometry.input_size, geometry.kernel_size, geometry.stride,
-                                                   geometry.padding, geometry.dilation)):
-            def reach(o, t, L=L, s=s, p=p, d=d):
-                q = o + p - t * d
-                return q // s, (q % s == 0) & (q >= 0) & (q < L * s)
-            index, tap, ok = _tap_indices(chunk[:, 2 + axis], k, reach, dims, axis)
-            inputs.append(index), taps.append(tap)
-            valid = valid & ok
+        inputs, taps, valid = _taps_of(chunk, geometry, reach)
         shape = (len(chunk), 1) + (1,) * dims
         n, co = chunk[:, 0].reshape(shape), chunk[:, 1].reshape(shape)
-        channel = co // cout_g * cin_g + torch.arange(cin_g).reshape((1, cin_g) + (1,) * dims)
+        channel = _group_channels(co, cout_g, cin_g, dims)
         return x[(n, channel, *inputs)], w[(channel, co % cout_g, *taps)], valid
 
     return _with_bias(_gathered(rows, cin_g, geometry.kernel_size, gather), bias, rows[:, 1])
@@ -219,19 +232,15 @@ def grad_input_at(g: torch.Tensor, w: torch.Tensor, geometry: spec.Geometry, row
     ``i*s - p + t*d``."""
     cin_g, cout_g, dims = geometry.in_channels_per_group, geometry.out_channels_per_group, geometry.dims
 
+    def reach(i: torch.Tensor, t: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
+        o = i * geometry.stride[axis] - geometry.padding[axis] + t * geometry.dilation[axis]
+        return o, (o >= 0) & (o < geometry.output_size[axis])
+
     def gather(chunk: torch.Tensor):
-        outputs, taps, valid = [], [], torch.ones((len(chunk), 1) + (1,) * dims, dtype=torch.bool)
-        for axis, (k, s, p, d, length) in enumerate(zip(geometry.kernel_size, geometry.stride, geometry.padding,
-                                                        geometry.dilation, geometry.output_size)):
-            def reach(i, t, s=s, p=p, d=d, length=length):
-                o = i * s - p + t * d
-                return o, (o >= 0) & (o < length)
-            index, tap, ok = _tap_indices(chunk[:, 2 + axis], k, reach, dims, axis)
-            outputs.append(index), taps.append(tap)
-            valid = valid & ok
+        outputs, taps, valid = _taps_of(chunk, geometry, reach)
         shape = (len(chunk), 1) + (1,) * dims
         n, ci = chunk[:, 0].reshape(shape), chunk[:, 1].reshape(shape)
-        channel = ci // cin_g * cout_g + torch.arange(cout_g).reshape((1, cout_g) + (1,) * dims)
+        channel = _group_channels(ci, cin_g, cout_g, dims)
         return g[(n, channel, *outputs)], w[(ci, channel % cout_g, *taps)].conj(), valid
 
     return _gathered(rows, cout_g, geometry.kernel_size, gather)
