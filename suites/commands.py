@@ -20,10 +20,12 @@ import torch
 from convt_conformance import impls
 from convt_conformance.reports.records import read_report
 
-from . import checks
+from .all_checks import CHECKS  # every check registered: gradients, modules, model sizes
 from .case import Case
-from .checks import CALL_FINDINGS, Untrusted, check_for, run_on
+from .catalog import macs
+from .checks import CALL_FINDINGS, Untrusted, call, check_for, run_on
 from .containment import DEFAULT_CALL_TIMEOUT, ContainedCall, contained, trusted_in_process
+from .evidence import EXACT_REPLAY_WORK
 from .problem import Problem
 
 
@@ -68,7 +70,7 @@ def repro(argv: list[str]) -> int:
                              "report.html print each cause's own --index)")
     parser.add_argument("--impl")
     parser.add_argument("--device", default="cpu")
-    kinds = sorted({kind for check in checks.CHECKS.values() for kind in check.kinds} | set(CALL_FINDINGS))
+    kinds = sorted({kind for check in CHECKS.values() for kind in check.kinds} | set(CALL_FINDINGS))
     parser.add_argument("--check", choices=kinds,
                         help="a check, or a kind of finding one reports (statistical: the bound check)")
     parser.add_argument("--problem", help="the problem as JSON (as the record's repro line gives it)")
@@ -96,7 +98,7 @@ def repro(argv: list[str]) -> int:
     try:
         check = check_for(_check_that_calls(check, problem)).name
     except KeyError:
-        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(checks.CHECKS)}") from None
+        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
     try:
         try:
@@ -108,8 +110,9 @@ def repro(argv: list[str]) -> int:
             print("not reproduced: the check passes")
             return 0
         print(f"reproduced: {finding.render()}")
-        show_data(evaluation)
-        show_worst(evaluation, finding)
+        if macs(evaluation.problem) <= EXACT_REPLAY_WORK:  # the whole definition of a model-size problem is too large
+            show_data(evaluation)
+            show_worst(evaluation, finding)
         return 1
     finally:
         if isinstance(case.impl.fn, ContainedCall):
@@ -122,7 +125,7 @@ def show_worst(evaluation, finding, reach: int = 2) -> None:
     if not isinstance(index, list) or not index:
         return
     try:
-        got, expected = checks.call(evaluation).detach().cpu().to(torch.float64), evaluation.y_ref
+        got, expected = call(evaluation).detach().cpu().to(torch.float64), evaluation.y_ref
     except Exception:  # noqa: BLE001  (a crash or a refusal has no values to show)
         return
     if got.shape != expected.shape or len(index) != got.dim():

@@ -223,3 +223,16 @@ def test_the_scale_profile_catches_a_32_bit_index_overflow(gate, tmp_path):
     assert run.returncode == 1 and run.failed("test_catalog"), run.output[-3000:]
     (record,) = [r for r in read_report(out / "report.json")["discrepancies"] if r["status"] == "unexpected"]
     assert record["check"] == MODEL_SIZE and math.prod(record["problem"]["input_shape"]) == 2**27 + 1
+
+
+def test_repro_reruns_a_model_size_finding(capsys):
+    """repro accepts every registered check (the model-size and gradient checks included) and does not form the
+    whole definition of a model-size problem."""
+    from convt_conformance.cli import main
+
+    problem = _wide_problem(65).replace(input_shape=(1, 65, 2048), weight_shape=(65, 512, 16), stride=(8,),
+                                        padding=(4,))
+    code = main(["repro", "--impl", "bug-drops-channels-past-64", "--check", MODEL_SIZE, "--impl-module", SIZE_BUGS,
+                 "--problem", problem.to_json()])
+    out = capsys.readouterr().out
+    assert code == 1 and "reproduced: model-size: output:" in out and "expected output" not in out, out
