@@ -3,9 +3,10 @@
 - the same check on the same problem passes: the result changes between identical calls
   (``nondeterministic``);
 - the same check passes on the problem laid out contiguously: the kernel misreads memory (``layout``);
-- the exact check fails on the problem's geometry with small integers, where every sum is exact: the
-  arithmetic sums the wrong terms (``integer``), whichever check met it (a wrong value met on NaN and Inf
-  inputs, or by the adjoint identity, is the same defect);
+- the exact check fails on the problem's geometry with small integers, where every sum is exact (on a
+  model-size problem: the model-size check on such integers): the arithmetic sums the wrong terms
+  (``integer``), whichever check met it (a wrong value met on NaN and Inf inputs, or by the adjoint
+  identity, is the same defect);
 - the exact check passes: only the rounding is off (``rounding``: undeclared TF32, half-precision sums).
 
 A kernel declared as a transform (FFT, Winograd) is held to an allowance even on integers, so its exact
@@ -19,6 +20,7 @@ from convt_conformance.reports import causes
 from .case import Case
 from .catalog import macs
 from .checks import CHECKS, run_on
+from .model_size_checks import MODEL_SIZE
 from .problem import Problem
 from .sizes import footprint, memory_cap
 
@@ -43,18 +45,30 @@ def value_evidence(case: Case, problem: Problem, kind: str, ran: str) -> str | N
     laid_out = problem.layout != "contiguous"
     if kind == "layout" or (laid_out and _fails(case, problem.replace(layout="contiguous"), ran) is False):
         return LAYOUT  # the layout check compares layouts: its defect is the layout's whatever the replay
-    if CHECKS["exact"].skip_reason(case) is not None or macs(problem) > EXACT_REPLAY_WORK:
-        return None  # the exact check forms every product at once: not on a model-size problem
+    if CHECKS["exact"].skip_reason(case) is not None:
+        return None
     if case.precision.transform:
         return TRANSFORM if kind != "special-values" else None
-    contiguous = _fails(case, problem.replace(layout="contiguous"), "exact")
+    contiguous = _fails_on_integers(case, problem.replace(layout="contiguous"))
     if contiguous:
         return INTEGER
-    if laid_out and _fails(case, problem, "exact"):
+    if laid_out and _fails_on_integers(case, problem):
         return LAYOUT
     if kind == "exact":  # it failed on integers itself
         return INTEGER
     return ROUNDING if contiguous is not None and kind != "special-values" else None
+
+
+def _fails_on_integers(case: Case, problem: Problem) -> bool | None:
+    """Whether the problem's geometry fails on small integers: the exact check, or, where it cannot say (a
+    model-size problem, whose every product it would form at once; many channels, one of which its integers
+    always leave dead), the model-size check on integers whose sums are all exact (None where only thinning
+    them, which needs every magnitude, would make them so)."""
+    exact = _fails(case, problem, "exact") if macs(problem) <= EXACT_REPLAY_WORK else None
+    integers = problem.replace(value_kind="int")
+    if exact is not None or not integers.integers_always_exact():
+        return exact
+    return _fails(case, integers, MODEL_SIZE)
 
 
 def _fails(case: Case, problem: Problem, name: str) -> bool | None:

@@ -235,14 +235,17 @@ class Problem:
         w = w.expand(self.weight_shape).contiguous()
         b = _integers((self.out_channels,), span, self.dtype, weights) if self.bias else None
         limit = EXACT_INTEGER_LIMIT[self.dtype]
-        # No partial sum can pass (largest term) * (terms per element) + (largest bias), where each value's
-        # magnitude is at most the span (|re| + |im| for complex values): when that is below the limit
-        # (float32 and float64 always), the magnitudes need not be computed at all.
-        most = span * (2 if self.dtype.startswith("complex") else 1)
-        largest = most * most * _most_terms(self) + most
-        while largest > limit and x.count_nonzero() and magnitude(Tensors(x, w, b), self).max().item() > limit:
+        while not self.integers_always_exact() and x.count_nonzero() and \
+                magnitude(Tensors(x, w, b), self).max().item() > limit:
             x = _thin(x, generator)
         return Tensors(x, w, b)
+
+    def integers_always_exact(self) -> bool:
+        """Whether no partial sum of its small integers can pass the dtype's exact range: (largest term) *
+        (terms per element) + (largest bias), each value's magnitude at most the span (|re| + |im| for complex
+        values). Then (float32 and float64, but for the largest problems) no magnitudes need computing."""
+        most = SMALL_INTEGER_RANGE.get(self.dtype, 8) * (2 if self.dtype.startswith("complex") else 1)
+        return most * most * _most_terms(self) + most <= EXACT_INTEGER_LIMIT[self.dtype]
 
 
 def magnitude(tensors: Tensors, problem: Problem) -> torch.Tensor:
