@@ -20,7 +20,7 @@ import torch
 from convt_conformance import impls
 from convt_conformance.reports.records import read_report
 
-from .all_checks import CHECKS  # every check registered: gradients, modules, model sizes
+from . import all_checks  # every check registered (gradients, modules, model sizes), read at call time
 from .case import Case
 from .catalog import macs
 from .checks import CALL_FINDINGS, Untrusted, call, check_for, run_on
@@ -70,7 +70,7 @@ def repro(argv: list[str]) -> int:
                              "report.html print each cause's own --index)")
     parser.add_argument("--impl")
     parser.add_argument("--device", default="cpu")
-    kinds = sorted({kind for check in CHECKS.values() for kind in check.kinds} | set(CALL_FINDINGS))
+    kinds = sorted({kind for check in all_checks.CHECKS.values() for kind in check.kinds} | set(CALL_FINDINGS))
     parser.add_argument("--check", choices=kinds,
                         help="a check, or a kind of finding one reports (statistical: the bound check)")
     parser.add_argument("--problem", help="the problem as JSON (as the record's repro line gives it)")
@@ -98,7 +98,7 @@ def repro(argv: list[str]) -> int:
     try:
         check = check_for(_check_that_calls(check, problem)).name
     except KeyError:
-        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(CHECKS)}") from None
+        raise UsageProblem(f"no check reports {check!r} findings; checks: {', '.join(all_checks.CHECKS)}") from None
     print(f"{case.id} {check}: {problem.describe()}")
     try:
         try:
