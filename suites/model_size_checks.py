@@ -210,14 +210,14 @@ def _norm(t: torch.Tensor) -> float:
     return float(oracles.magnitude_of(wide).norm() if wide.is_complex() else wide.norm())
 
 
-def _error_norm(terms: int, magnitude_norm: float, result_norm: float, elements: int, prec: oracles.Precision) -> float:
+def _error_norm(terms: int, size: float, elements: int, prec: oracles.Precision) -> float:
     """A bound of the 2-norm of a direct kernel's error over a tensor whose elements sum at most ``terms`` terms,
-    from bounds of the 2-norms of its ``M`` and of its exact value: the per-element allowance, in norms."""
+    from ``size``, a bound of the 2-norms of both its ``M`` and its exact value: the per-element allowance, in
+    norms."""
     gamma = float(oracles.gamma(torch.tensor(float(terms)), prec.u_acc))
-    per_gamma, plain = (4 * (1 + prec.rho), 8 * prec.u_acc + 2.5 * prec.rho) if prec.is_complex else \
-        (2 * (1 + prec.rho), 1.25 * prec.rho)
+    per_gamma, plain = oracles.allowance_factors(prec)
     floor = (prec.tiny_acc * terms + 2 * prec.tiny_out) * math.sqrt(elements)
-    return (per_gamma * gamma + plain) * magnitude_norm + 2 * prec.u_out * result_norm + floor
+    return (per_gamma * gamma + plain) * size + 2 * prec.u_out * size + floor
 
 
 def adjoint_identity(evaluation: SampledEvaluation, got: dict[str, torch.Tensor]) -> oracles.Finding | None:
@@ -233,10 +233,10 @@ def adjoint_identity(evaluation: SampledEvaluation, got: dict[str, torch.Tensor]
     bias_norm = 0.0 if b is None else _norm(b) * math.sqrt(out_elements / geometry.out_channels)
     forward_terms, input_terms, weight_terms = sampled.most_terms(geometry)
     spread_x, spread_g = op * _norm(x) + bias_norm, op * _norm(g)
-    errors = {"forward": _error_norm(forward_terms + (b is not None), spread_x, spread_x, out_elements, prec),
-              "input": _error_norm(input_terms, spread_g, spread_g, x.numel(), prec)}
+    errors = {"forward": _error_norm(forward_terms + (b is not None), spread_x, out_elements, prec),
+              "input": _error_norm(input_terms, spread_g, x.numel(), prec)}
     weight_size = sampled.grad_weight_magnitude_bound(batched(x, geometry), batched(g, geometry), geometry)
-    errors["weight"] = _error_norm(weight_terms, weight_size, weight_size, w.numel(), prec)
+    errors["weight"] = _error_norm(weight_terms, weight_size, w.numel(), prec)
     sigmas = ADJOINT_SIGMAS * (math.sqrt(2) if prec.is_complex else 1.0)
     for name, tensor in (("input", x), ("weight", w)):
         other, other_rounding = _dot(got[name].conj(), tensor)

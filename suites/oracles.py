@@ -110,11 +110,16 @@ def allowance(M: torch.Tensor, K: torch.Tensor, y_ref: torch.Tensor, prec: Preci
     """
     if rounding is None:
         rounding = output_rounding(y_ref, prec, y_ref_without_bias)
-    rho = prec.rho
     # (per_gamma * gamma_K + plain) * M, in fused operations: this runs every example
-    per_gamma, plain = (4 * (1 + rho), 8 * prec.u_acc + 2.5 * rho) if prec.is_complex else (2 * (1 + rho), 1.25 * rho)
+    per_gamma, plain = allowance_factors(prec)
     allowed = torch.addcmul(torch.add(rounding, K, alpha=prec.tiny_acc), gamma(K, prec.u_acc), M, value=per_gamma)
     return allowed.add_(M, alpha=plain) if plain else allowed
+
+
+def allowance_factors(prec: Precision) -> tuple[float, float]:
+    """``(per_gamma, plain)``: the allowance's multiple of ``M`` is ``per_gamma * gamma_K + plain``."""
+    rho = prec.rho
+    return (4 * (1 + rho), 8 * prec.u_acc + 2.5 * rho) if prec.is_complex else (2 * (1 + rho), 1.25 * rho)
 
 
 def output_rounding(y_ref: torch.Tensor, prec: Precision, y_ref_without_bias: torch.Tensor | None) -> torch.Tensor:
